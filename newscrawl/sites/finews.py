@@ -5,7 +5,11 @@ See the README's "The finews site" section (and SITE.md in the shared notes).
 
 from __future__ import annotations
 
+import hashlib
 import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from newscrawl.urls import normalize_url
 
 SITE = "finews"
 #: the site itself
@@ -32,3 +36,161 @@ POST_PATH_RE = re.compile(
 CATEGORY_PAGE_RE = re.compile(r"^/category/(?P<slug>[^/]+)\.html$")
 #: article ids: NW + 18 digits (media news) or 18 digits (rolling news)
 INFO_CODE_RE = re.compile(r"^(?:NW)?\d{18}$")
+#: /<slug>/, the older folder form of a category page
+FOLDER_CATEGORY_RE = re.compile(r"^/(?P<slug>[^/]+)/$")
+
+# --- identity -------------------------------------------------------------
+
+HOME = "home"
+POST = "post"
+CATEGORY = "category"
+FEED = "feed"
+SHARE_PAGE = "share_page"
+SHARE_JSON = "share_json"
+OFFSITE = "offsite"
+OTHER = "other"
+
+
+def canonical_url(url: str) -> str:
+    """The one canonical form of a finews URL (other hosts: generic rules).
+
+    The alias host is the site host; http and https are one page; the static
+    site ignores query strings; ``index.html`` is its folder; the folder form
+    of a category page is the ``/category/<slug>.html`` form; a share page or
+    its JSON on either share host is one address with only its code.
+
+    >>> canonical_url("http://finews.zning.me:80/dazhongribao/2022/02/18/NW1.html?from=home#x")
+    'https://finews.withounder.com/dazhongribao/2022/02/18/NW1.html'
+    >>> canonical_url("//finews.withounder.com/emnews/")
+    'https://finews.withounder.com/category/emnews.html'
+    >>> canonical_url("https://finews.withounder.com/category/21shijijingjibaodao 21caijingAPP.html")
+    'https://finews.withounder.com/category/21shijijingjibaodao%2021caijingAPP.html'
+    >>> canonical_url("https://finews.withounder.com/category/a%2db.html")
+    'https://finews.withounder.com/category/a-b.html'
+    >>> canonical_url("https://finews.withounder.com/index.html")
+    'https://finews.withounder.com/'
+    >>> canonical_url("http://choicewzp1.eastmoney.com/html_News/NewsShare.html?infoCode=NW1&x=2")
+    'https://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW1'
+    >>> canonical_url("http://finews.zning.xyz/NewsData/GetNewsText.do?id=NW1&_=123")
+    'https://finews.zning.xyz/NewsData/GetNewsText.do?id=NW1'
+    >>> canonical_url("http://finance.eastmoney.com/news/1344,1.html?utm_medium=x")
+    'http://finance.eastmoney.com/news/1344,1.html'
+    """
+    if url.startswith("//"):
+        url = "https:" + url
+    norm = normalize_url(url)
+    parts = urlsplit(norm)
+    host = parts.hostname or ""
+    if host in SITE_HOSTS:
+        path = parts.path
+        if path.endswith("/index.html"):
+            path = path[: -len("index.html")]
+        folder = FOLDER_CATEGORY_RE.match(path)
+        if folder:
+            path = f"/category/{folder['slug']}.html"
+        return urlunsplit(("https", MAIN_HOST, path, "", ""))
+    if host in SHARE_HOSTS:
+        param = {SHARE_PATH: "infoCode", SHARE_JSON_PATH: "id"}.get(parts.path)
+        if param:
+            code = dict(parse_qsl(parts.query)).get(param, "")
+            query = urlencode({param: code}) if code else ""
+            return urlunsplit(("https", SHARE_HOSTS[0], parts.path, query, ""))
+        return urlunsplit(("https", SHARE_HOSTS[0], parts.path, parts.query, ""))
+    return norm
+
+
+def route(url: str) -> str:
+    """What kind of page a URL is (after canonicalisation).
+
+    >>> route("https://finews.zning.me/")
+    'home'
+    >>> route("http://finews.withounder.com/dazhongribao/2022/02/18/NW202202182281010830.html")
+    'post'
+    >>> route("https://finews.withounder.com/a/b/2022/02/18/1.html")
+    'post'
+    >>> route("//finews.withounder.com/emnews/"), route("https://finews.withounder.com/category/x.html")
+    ('category', 'category')
+    >>> route("https://finews.withounder.com/feed.xml")
+    'feed'
+    >>> route("http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW1")
+    'share_page'
+    >>> route("http://finews.zning.xyz/NewsData/GetNewsText.do?id=NW1")
+    'share_json'
+    >>> route("http://finance.eastmoney.com/news/1344,1.html"), route("https://finews.withounder.com/about.png")
+    ('offsite', 'other')
+    >>> route("mailto:x@example.com")
+    'other'
+    """
+    canon = canonical_url(url)
+    parts = urlsplit(canon)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https"):
+        return OTHER
+    if host == MAIN_HOST:
+        if parts.path == "/":
+            return HOME
+        if parts.path == FEED_PATH:
+            return FEED
+        if CATEGORY_PAGE_RE.match(parts.path):
+            return CATEGORY
+        if POST_PATH_RE.match(parts.path):
+            return POST
+        return OTHER
+    if host in SHARE_HOSTS:
+        if parts.path == SHARE_PATH and parts.query:
+            return SHARE_PAGE
+        if parts.path == SHARE_JSON_PATH and parts.query:
+            return SHARE_JSON
+        return OTHER
+    return OFFSITE
+
+
+def info_code_of(url: str) -> str | None:
+    """The article id a post, share page or share JSON URL names, if any.
+
+    >>> info_code_of("https://finews.withounder.com/emnews/2021/12/08/202112082206672930.html")
+    '202112082206672930'
+    >>> info_code_of("http://choicewzp1.eastmoney.com/html_News/NewsShare.html?infoCode=NW202202182281010830")
+    'NW202202182281010830'
+    >>> info_code_of("https://finews.withounder.com/sitenews/2021/12/01/init.html") is None
+    True
+    """
+    canon = canonical_url(url)
+    parts = urlsplit(canon)
+    kind = route(canon)
+    code: str | None = None
+    if kind == POST:
+        match = POST_PATH_RE.match(parts.path)
+        code = match["id"] if match else None
+    elif kind in (SHARE_PAGE, SHARE_JSON):
+        code = next(iter(dict(parse_qsl(parts.query)).values()), None)
+    return code if code and INFO_CODE_RE.match(code) else None
+
+
+def share_json_url(share_url: str) -> str | None:
+    """The JSON endpoint behind a share page link, on the host the link names.
+
+    >>> share_json_url("http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW202202182281010830")
+    'http://finews.zning.xyz/NewsData/GetNewsText.do?id=NW202202182281010830'
+    >>> share_json_url("https://finews.withounder.com/") is None
+    True
+    """
+    code = info_code_of(share_url)
+    if code is None or route(share_url) != SHARE_PAGE:
+        return None
+    parts = urlsplit(share_url if not share_url.startswith("//") else "https:" + share_url)
+    return urlunsplit((parts.scheme, parts.netloc, SHARE_JSON_PATH, urlencode({"id": code}), ""))
+
+
+def article_key(info_code: str | None, url: str) -> str:
+    """The stable ``_id``: the article id when there is one, else the canonical URL's hash.
+
+    >>> article_key("NW202202182281010830", "https://x/")
+    'finews:NW202202182281010830'
+    >>> article_key(None, "https://finews.withounder.com/sitenews/2021/12/01/init.html")
+    'finews:url:999e6b805d6a839ce252c219e8ed1f16d1762f04'
+    """
+    if info_code:
+        return f"{SITE}:{info_code}"
+    digest = hashlib.sha1(canonical_url(url).encode()).hexdigest()
+    return f"{SITE}:url:{digest}"

@@ -1,0 +1,129 @@
+"""The ``newscrawl`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from newscrawl.summary import format_summary, jsonable
+
+
+def _pairs(values: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for value in values:
+        name, sep, val = value.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"newscrawl: {what} needs NAME=VALUE, got {value!r}")
+        out[name] = val
+    return out
+
+
+def _crawl(spider: str, settings: dict[str, Any], spider_args: dict[str, str], stats_out: str | None) -> int:
+    from newscrawl.runner import run_crawl
+
+    stats = run_crawl(spider, settings, spider_args)
+    print(format_summary(stats))
+    if stats_out:
+        Path(stats_out).write_text(json.dumps(jsonable(stats), ensure_ascii=False, indent=1, default=str))
+    ok = stats.get("finish_reason") == "finished" and not stats.get("newscrawl/store/write_errors")
+    return 0 if ok else 1
+
+
+def cmd_crawl(args: argparse.Namespace) -> int:
+    settings: dict[str, Any] = dict(_pairs(args.set, "-s"))
+    if args.mongo_uri:
+        settings["MONGO_URI"] = args.mongo_uri
+    if args.loglevel:
+        settings["LOG_LEVEL"] = args.loglevel
+    return _crawl(args.spider, settings, _pairs(args.arg, "-a"), args.stats_out)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from newscrawl.replica.build import build_site
+    from newscrawl.replica.process import ReplicaProcess
+
+    data = Path(args.data_dir)
+    site = data / "replica" / f"demo-{args.articles}-{args.seed}"
+    if not (site / "manifest.json").exists():
+        print(f"building a replica of {args.articles} articles in {site} ...", flush=True)
+        build_site(site, articles=args.articles, seed=args.seed)
+    expected = [json.loads(line) for line in (site / "expected.jsonl").read_text().splitlines() if line]
+    reachable = sum(1 for doc in expected if doc.get("reachable", True))
+    with ReplicaProcess.start(site, access_log=data / "replica-access.jsonl") as replica:
+        print(f"replica serving the finews hosts through proxy {replica.proxy_url}", flush=True)
+        os.environ["http_proxy"] = os.environ["https_proxy"] = replica.proxy_url
+        settings: dict[str, Any] = {"LOG_LEVEL": args.loglevel, "NEWSCRAWL_DATA_DIR": str(data)}
+        code = _crawl("finews", settings, {}, args.stats_out)
+    print(f"  replica            {len(expected)} articles, {reachable} reachable from the home page")
+    print(f"  stored data        {data / 'mongo'} (embedded SecantusDB); look at it with:")
+    print("                     newscrawl articles --limit 3")
+    return code
+
+
+def cmd_articles(args: argparse.Namespace) -> int:
+    from newscrawl.runner import project_settings
+    from newscrawl.storage.client import open_store
+
+    settings = project_settings({"MONGO_URI": args.mongo_uri} if args.mongo_uri else {})
+    store = open_store(settings)
+    try:
+        for doc in store.db.articles.find({}, limit=args.limit).sort("published_at", -1):
+            print(json.dumps(doc, ensure_ascii=False, default=str))
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_replica(args: argparse.Namespace) -> int:
+    from newscrawl.replica.__main__ import main as replica_main
+
+    return int(replica_main(args.rest) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="newscrawl", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    crawl = sub.add_parser("crawl", help="run a spider (e.g. finews) into MongoDB")
+    crawl.add_argument("spider")
+    crawl.add_argument("-a", dest="arg", action="append", default=[], metavar="NAME=VALUE",
+                       help="spider argument, e.g. -a start_url=https://finews.withounder.com/")
+    crawl.add_argument("-s", dest="set", action="append", default=[], metavar="NAME=VALUE",
+                       help="Scrapy setting")
+    crawl.add_argument("--mongo-uri", help="MongoDB URI (default: $MONGO_URI, else the embedded server)")
+    crawl.add_argument("-L", "--loglevel", help="log level (default INFO)")
+    crawl.add_argument("--stats-out", help="write the crawl's stats as JSON to this file")
+    crawl.set_defaults(func=cmd_crawl)
+
+    demo = sub.add_parser("demo", help="build and serve a replica, crawl it into the embedded database")
+    demo.add_argument("--articles", type=int, default=300)
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--data-dir", default=".newscrawl")
+    demo.add_argument("-L", "--loglevel", default="WARNING")
+    demo.add_argument("--stats-out")
+    demo.set_defaults(func=cmd_demo)
+
+    articles = sub.add_parser("articles", help="print stored articles as JSON lines, newest first")
+    articles.add_argument("--limit", type=int, default=10)
+    articles.add_argument("--mongo-uri")
+    articles.set_defaults(func=cmd_articles)
+
+    replica = sub.add_parser("replica", help="build or serve a replica of the site (see --help)",
+                             add_help=False)
+    replica.add_argument("rest", nargs=argparse.REMAINDER)
+    replica.set_defaults(func=cmd_replica)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

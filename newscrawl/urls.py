@@ -1,0 +1,63 @@
+"""Generic URL normalisation, shared by every site.
+
+Site-specific rules (alias hosts, page forms) live in ``newscrawl/sites/``;
+:func:`newscrawl.sites.canonical_url` combines both and is the one function the
+request fingerprinter and the items use.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from w3lib.url import canonicalize_url
+
+#: query parameters that never change what a page is
+TRACKING_PARAMS = frozenset(
+    {"from", "spm", "share_from", "share_token", "fbclid", "gclid", "isappinstalled", "scene"}
+)
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def is_tracking_param(name: str) -> bool:
+    """
+    >>> is_tracking_param("utm_source"), is_tracking_param("from"), is_tracking_param("id")
+    (True, True, False)
+    """
+    name = name.lower()
+    return name.startswith("utm_") or name in TRACKING_PARAMS
+
+
+def normalize_url(url: str) -> str:
+    """Normalise a URL without knowing its site: lower-case scheme and host,
+    no default port, no fragment, no tracking parameters, sorted query,
+    upper-case percent-encoding, dot segments resolved.
+
+    >>> normalize_url("HTTP://Example.COM:80/a/../b%2f?utm_source=x&b=2&a=1#top")
+    'http://example.com/b%2F?a=1&b=2'
+    >>> normalize_url("https://example.com:443/新闻 1.html")
+    'https://example.com/%E6%96%B0%E9%97%BB%201.html'
+    >>> normalize_url("https://example.com:8443/")
+    'https://example.com:8443/'
+    """
+    url = canonicalize_url(url.strip(), keep_blank_values=True)
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    netloc = host if port is None or DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not is_tracking_param(k)]
+    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query, quote_via=_quote), ""))
+
+
+def _quote(value: str, safe: str = "", encoding: str | None = None, errors: str | None = None) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe=safe + "/:", encoding=encoding, errors=errors)
+
+
+def host_of(url: str) -> str:
+    """
+    >>> host_of("https://Finews.Zning.ME:443/x")
+    'finews.zning.me'
+    """
+    return (urlsplit(url).hostname or "").lower()

@@ -1,0 +1,243 @@
+"""From items to stored documents, and how a new sighting changes a stored one.
+
+Pure functions (no database): the store pipeline reads the existing documents,
+calls :func:`merge` for each item and writes what it returns.
+
+A stored article is the item's fields with ``key`` stored as ``_id``, plus the
+store fields (:data:`STORE_FIELDS`). Its *content* (:data:`CONTENT_FIELDS`) is
+what a reader sees; a change of content between runs makes a new version and
+the previous one is archived. Where an article was seen (:data:`UNION_FIELDS`)
+only grows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+Document = dict[str, Any]
+
+#: the fields whose change makes a new version
+CONTENT_FIELDS = (
+    "title",
+    "published_at",
+    "source",
+    "authors",
+    "correspondents",
+    "body",
+    "summary",
+    "images",
+    "share_url",
+    "origin_url",
+)
+#: lists that accumulate every value seen, in first-seen order
+UNION_FIELDS = ("urls", "categories", "tags")
+#: fields owned by the store, never taken from an item
+STORE_FIELDS = (
+    "version",
+    "content_hash",
+    "first_seen_at",
+    "last_seen_at",
+    "updated_at",
+    "last_run_id",
+)
+
+INSERTED = "inserted"
+UPDATED = "updated"
+UNCHANGED = "unchanged"
+MERGED = "merged"
+OUTCOMES = (INSERTED, UPDATED, UNCHANGED, MERGED)
+
+
+def to_bson_datetime(value: datetime | None) -> datetime | None:
+    """An aware UTC datetime cut to milliseconds (what BSON keeps), so a value
+    read back compares (and hashes) equal to the one written. Naive values
+    are taken as UTC.
+
+    >>> from datetime import timedelta, timezone
+    >>> shanghai = timezone(timedelta(hours=8))
+    >>> to_bson_datetime(datetime(2022, 2, 18, 9, 30, 0, 123456, tzinfo=shanghai))
+    datetime.datetime(2022, 2, 18, 1, 30, 0, 123000, tzinfo=datetime.timezone.utc)
+    >>> to_bson_datetime(datetime(2022, 2, 18, 1, 30))
+    datetime.datetime(2022, 2, 18, 1, 30, tzinfo=datetime.timezone.utc)
+    >>> to_bson_datetime(None) is None
+    True
+    """
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {type(value).__name__}: {value!r}")
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def _plain(value: Any) -> Any:
+    """A copy made of dicts, lists and scalars (``Image`` objects become dicts)."""
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return _plain(to_dict())
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def to_document(item: Mapping[str, Any]) -> Document:
+    """The item's fields as a document: ``key`` becomes ``_id``,
+    ``published_at`` an aware UTC datetime; store fields are left out.
+
+    >>> doc = to_document({"key": "finews:NW1", "title": "T", "urls": ("u1",),
+    ...                    "published_at": datetime(2022, 2, 18, 1, 30), "version": 9})
+    >>> doc["_id"], doc["urls"], doc["published_at"].isoformat(), "version" in doc
+    ('finews:NW1', ['u1'], '2022-02-18T01:30:00+00:00', False)
+    >>> to_document({"title": "no key"})
+    Traceback (most recent call last):
+    ...
+    ValueError: article has no key (url None)
+    """
+    key = item.get("key")
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"article has no key (url {item.get('url')!r})")
+    doc: Document = {"_id": key}
+    for name, value in item.items():
+        if name in ("key", "_id") or name in STORE_FIELDS:
+            continue
+        doc[name] = _plain(value)
+    if "published_at" in doc:
+        doc["published_at"] = to_bson_datetime(doc["published_at"])
+    return doc
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, datetime):
+        stamp = to_bson_datetime(value)
+        assert stamp is not None
+        return stamp.isoformat(timespec="milliseconds")
+    raise TypeError(f"cannot hash {type(value).__name__}")
+
+
+def content_hash(doc: Mapping[str, Any]) -> str:
+    """sha1 (hex) of the content fields; the same content gives the same hash
+    whatever else differs (URLs, categories, tags, store fields).
+
+    >>> a = {"title": "T", "body": "B", "urls": ["u1"], "version": 1}
+    >>> b = {"title": "T", "body": "B", "urls": ["u2"], "tags": ["x"]}
+    >>> content_hash(a) == content_hash(b)
+    True
+    >>> content_hash(a) == content_hash({**a, "body": "B2"})
+    False
+    >>> len(content_hash({}))
+    40
+    """
+    content = {name: doc.get(name) for name in CONTENT_FIELDS}
+    text = json.dumps(
+        content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_canonical
+    )
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def union(first: Iterable[Any], second: Iterable[Any]) -> list[Any]:
+    """Items of both, first-seen order, no repeats.
+
+    >>> union(["a", "b"], ["b", "c", "a", "d"])
+    ['a', 'b', 'c', 'd']
+    """
+    return list(dict.fromkeys([*first, *second]))
+
+
+def item_fields(doc: Mapping[str, Any]) -> Document:
+    """The document without its store fields.
+
+    >>> item_fields({"_id": "k", "title": "T", "version": 3, "last_run_id": "r"})
+    {'_id': 'k', 'title': 'T'}
+    """
+    return {name: value for name, value in doc.items() if name not in STORE_FIELDS}
+
+
+def combine(kept: Mapping[str, Any], other: Mapping[str, Any]) -> Document:
+    """Two sightings of one article in one run (through another URL or
+    category): the richer content (longer body; ``kept`` on a tie) with the
+    union of URLs, categories and tags. Store fields are dropped.
+
+    >>> a = {"_id": "k", "body": "short", "urls": ["u1"], "categories": ["c1"], "tags": []}
+    >>> b = {"_id": "k", "body": "longer body", "urls": ["u2", "u1"], "categories": ["c1"]}
+    >>> combine(a, b)
+    {'_id': 'k', 'body': 'longer body', 'urls': ['u1', 'u2'], 'categories': ['c1'], 'tags': []}
+    >>> combine(b, a)["body"]
+    'longer body'
+    """
+    richer = other if len(other.get("body") or "") > len(kept.get("body") or "") else kept
+    out = item_fields(richer)
+    for name in UNION_FIELDS:
+        out[name] = union(kept.get(name) or [], other.get(name) or [])
+    return out
+
+
+def merge(
+    existing: Mapping[str, Any] | None, new: Mapping[str, Any], run_id: str, now: datetime
+) -> tuple[Document, str, Document | None]:
+    """The document to write for a new sighting ``new`` (from
+    :func:`to_document`) of the stored ``existing`` (None: not stored yet),
+    the outcome, and the previous version to archive (or None).
+
+    - not stored: ``inserted``, version 1;
+    - stored by this same run: ``merged`` (unions; the richer content);
+    - stored by an earlier run, same content: ``unchanged`` (only
+      ``last_seen_at``, ``last_run_id`` and the unions change);
+    - stored by an earlier run, other content: ``updated``, version + 1, and
+      the previous document is returned for ``article_versions``.
+
+    ``first_seen_at`` never changes.
+
+    >>> t0, t1 = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC)
+    >>> doc, outcome, old = merge(None, {"_id": "k", "body": "B", "urls": ["u1"]}, "run1", t0)
+    >>> outcome, doc["version"], doc["first_seen_at"] == doc["updated_at"] == t0, old
+    ('inserted', 1, True, None)
+    >>> doc2, outcome, old = merge(doc, {"_id": "k", "body": "B", "urls": ["u2"]}, "run2", t1)
+    >>> outcome, doc2["version"], doc2["urls"], doc2["last_seen_at"] == t1, doc2["updated_at"] == t0
+    ('unchanged', 1, ['u1', 'u2'], True, True)
+    >>> doc3, outcome, old = merge(doc2, {"_id": "k", "body": "B2", "urls": ["u1"]}, "run3", t1)
+    >>> outcome, doc3["version"], doc3["body"], old["article_id"], old["version"], old["body"]
+    ('updated', 2, 'B2', 'k', 1, 'B')
+    >>> merge(doc3, {"_id": "k", "body": "B", "urls": ["u3"]}, "run3", t1)[1]
+    'merged'
+    """
+    now_ms = to_bson_datetime(now)
+    if existing is None:
+        doc = item_fields(new)
+        for name in UNION_FIELDS:
+            if name in doc:
+                doc[name] = union(doc[name] or [], [])
+        doc.update(
+            version=1,
+            content_hash=content_hash(doc),
+            first_seen_at=now_ms,
+            last_seen_at=now_ms,
+            updated_at=now_ms,
+            last_run_id=run_id,
+        )
+        return doc, INSERTED, None
+
+    old_hash = content_hash(existing)
+    store = {name: existing.get(name) for name in STORE_FIELDS}
+    store.update(last_seen_at=now_ms, last_run_id=run_id, content_hash=old_hash)
+    if existing.get("last_run_id") == run_id:
+        doc = combine(existing, new)
+        new_hash = content_hash(doc)
+        if new_hash != old_hash:
+            store.update(content_hash=new_hash, updated_at=now_ms)
+        return {**doc, **store}, MERGED, None
+
+    unions = {name: union(existing.get(name) or [], new.get(name) or []) for name in UNION_FIELDS}
+    if content_hash(new) == old_hash:
+        return {**item_fields(existing), **unions, **store}, UNCHANGED, None
+
+    previous: Document = {name: value for name, value in existing.items() if name != "_id"}
+    previous.update(article_id=existing["_id"], version=existing.get("version"), archived_at=now_ms)
+    version = int(existing.get("version") or 0) + 1
+    store.update(version=version, content_hash=content_hash(new), updated_at=now_ms)
+    return {**item_fields(new), **unions, **store}, UPDATED, previous

@@ -1,0 +1,188 @@
+"""Writing a batch of articles: one read, one bulk write, versions archived.
+
+Blocking pymongo code, meant to run off the reactor thread (the store pipeline
+calls :meth:`ArticleWriter.write` in a worker thread, one batch at a time).
+
+Each document is replaced under a guard on the version that was read
+(``{_id, version}``, or "no version" for a new one), so a concurrent writer
+(another crawl on the same database) is detected instead of overwritten: the
+guarded upsert then fails on the ``_id`` unique index, and that document is
+read again and merged again, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ReplaceOne
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError
+
+from newscrawl.storage.documents import MERGED, Document, combine, merge
+from newscrawl.storage.schema import ARTICLE_VERSIONS, ARTICLES
+
+logger = logging.getLogger(__name__)
+
+DUPLICATE_KEY = 11000
+DEFAULT_MAX_ATTEMPTS = 5
+
+
+@dataclass
+class BatchResult:
+    """What one batch did. Counts are per item: items of one article folded
+    together in the batch count as ``merged`` after the first."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    #: article _id -> outcome of the written document
+    outcomes: dict[str, str] = field(default_factory=dict)
+    #: article _id -> why it was not stored
+    failed: dict[str, str] = field(default_factory=dict)
+    #: items not stored (an article folded from 3 items that failed counts 3)
+    failed_items: int = 0
+    archived: int = 0
+    #: article _id -> why its previous version could not be archived
+    archive_failed: dict[str, str] = field(default_factory=dict)
+    #: documents written again after losing a race with another writer
+    retries: int = 0
+    seconds: float = 0.0
+
+
+def _is_id_conflict(error: dict[str, Any]) -> bool:
+    """A duplicate ``_id`` on a guarded upsert: someone else wrote the document."""
+    if error.get("code") != DUPLICATE_KEY:
+        return False
+    pattern = error.get("keyPattern")
+    if isinstance(pattern, dict):
+        return list(pattern) == ["_id"]
+    return "index: _id_ " in str(error.get("errmsg", ""))
+
+
+def _describe(error: dict[str, Any]) -> str:
+    text = f"{error.get('code')}: {error.get('errmsg', '')}"
+    info = error.get("errInfo")
+    return f"{text} {info}"[:1000] if info else text
+
+
+class ArticleWriter:
+    """Merges batches of item documents (from ``to_document``) into
+    ``articles`` for one crawl run, archiving replaced versions."""
+
+    def __init__(
+        self, db: Database[Any], run_id: str, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    ) -> None:
+        self.articles = db[ARTICLES]
+        self.versions = db[ARTICLE_VERSIONS]
+        self.run_id = run_id
+        self.max_attempts = max(1, max_attempts)
+
+    def write(self, docs: Sequence[Document]) -> BatchResult:
+        """Store ``docs``. Per-document failures are in the result; a failure
+        of the whole batch (connection lost) raises a pymongo error."""
+        started = time.monotonic()
+        result = BatchResult()
+        pending: dict[str, Document] = {}
+        items: Counter[str] = Counter()
+        for doc in docs:
+            key = doc["_id"]
+            items[key] += 1
+            pending[key] = combine(pending[key], doc) if key in pending else doc
+        archives: list[Document] = []
+        for attempt in range(1, self.max_attempts + 1):
+            lost = self._write_once(pending, items, result, archives)
+            pending = {key: pending[key] for key in lost}
+            if not pending:
+                break
+            logger.info(
+                "Lost the write race for %d article(s) (attempt %d): %s",
+                len(lost),
+                attempt,
+                sorted(lost),
+            )
+            if attempt < self.max_attempts:
+                result.retries += len(lost)
+        for key in pending:
+            result.failed[key] = f"still changed by another writer after {self.max_attempts} tries"
+            result.failed_items += items[key]
+        if archives:
+            self._archive(archives, result)
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _write_once(
+        self,
+        pending: dict[str, Document],
+        items: Counter[str],
+        result: BatchResult,
+        archives: list[Document],
+    ) -> set[str]:
+        """One read + one bulk write of ``pending``; returns the keys that lost
+        a race and must be redone."""
+        now = datetime.now(tz=UTC)
+        existing = {doc["_id"]: doc for doc in self.articles.find({"_id": {"$in": list(pending)}})}
+        keys: list[str] = []
+        ops: list[ReplaceOne[Document]] = []
+        plans: dict[str, tuple[str, Document | None]] = {}
+        for key, new in pending.items():
+            old = existing.get(key)
+            doc, outcome, archive = merge(old, new, self.run_id, now)
+            guard: Document = {"_id": key}
+            guard["version"] = old.get("version") if old is not None else {"$exists": False}
+            keys.append(key)
+            ops.append(ReplaceOne(guard, doc, upsert=True))
+            plans[key] = (outcome, archive)
+        lost: set[str] = set()
+        failed: dict[str, str] = {}
+        try:
+            self.articles.bulk_write(ops, ordered=False)
+        except BulkWriteError as exc:
+            for error in exc.details.get("writeErrors", []):
+                key = keys[error["index"]]
+                if _is_id_conflict(error):
+                    lost.add(key)
+                else:
+                    failed[key] = _describe(error)
+            concern_errors = exc.details.get("writeConcernErrors") or []
+            if concern_errors:
+                # applied but not acknowledged as asked: not known to be stored
+                message = "; ".join(_describe(error) for error in concern_errors)
+                for key in keys:
+                    if key not in lost:
+                        failed.setdefault(key, f"write concern not satisfied: {message}")
+        for key in keys:
+            if key in lost:
+                continue
+            if key in failed:
+                result.failed[key] = failed[key]
+                result.failed_items += items[key]
+                continue
+            outcome, archive = plans[key]
+            result.outcomes[key] = outcome
+            result.counts[outcome] += 1
+            result.counts[MERGED] += items[key] - 1
+            if archive is not None:
+                archives.append(archive)
+        return lost
+
+    def _archive(self, archives: list[Document], result: BatchResult) -> None:
+        try:
+            self.versions.insert_many(archives, ordered=False)
+        except BulkWriteError as exc:
+            for error in exc.details.get("writeErrors", []):
+                archive = archives[error["index"]]
+                if error.get("code") == DUPLICATE_KEY:
+                    logger.debug(
+                        "Version %s of %s was already archived",
+                        archive.get("version"),
+                        archive.get("article_id"),
+                    )
+                    continue
+                result.archive_failed[str(archive.get("article_id"))] = _describe(error)
+            result.archived = exc.details.get("nInserted", 0)
+        else:
+            result.archived = len(archives)

@@ -24,6 +24,19 @@ ALIAS_HOST = "finews.zning.me"
 SHARE_HOST = "finews.zning.xyz"
 OLD_SHARE_HOST = "choicewzp1.eastmoney.com"
 SITE_TITLE = "金融消息"
+#: the static tree of a built site: ``<site>/www/<host>/<path>``
+WWW_DIR = "www"
+#: the share JSON of code C is ``www/<SHARE_HOST>/<SHARE_JSON_DIR>/C.json``
+SHARE_JSON_DIR = "NewsData/GetNewsText.do"
+#: the body answered for an unknown code (also a file, for nginx)
+SHARE_NOT_FOUND_FILE = "_notfound.json"
+#: which static tree serves which host
+HOST_TREES = {
+    MAIN_HOST: MAIN_HOST,
+    ALIAS_HOST: MAIN_HOST,
+    SHARE_HOST: SHARE_HOST,
+    OLD_SHARE_HOST: SHARE_HOST,
+}
 #: the day after the newest real sample post: the default "now" of a built site
 DEFAULT_NOW = datetime(2022, 5, 27, 12, 0, 0, tzinfo=SHANGHAI)
 

@@ -1,0 +1,202 @@
+"""Build a replica site: post files in, a static tree of every page out.
+
+A built site folder::
+
+    posts/            the post files (Jekyll front matter + body), sub-folders allowed
+    share/<code>.json the share service's documents (the generator's; optional)
+    site.json         site-wide settings (now, category titles, ...)
+    www/<host>/<path> every page as a static file (nginx can serve this tree)
+    expected.jsonl    the expected articles (build_site only)
+    manifest.json     counts, seed, page list
+    tls/replica.pem   the proxy's certificate (made by the server on first use)
+
+Files are written only when their bytes change, and those get ``now`` as
+mtime, so a rebuild after an edit changes ``Last-Modified`` of the changed
+pages only. Pages that are no longer produced are deleted (a post that
+leaves the site turns 404, as the real site's archived posts do).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from newscrawl.replica import render
+from newscrawl.replica.posts import category_page_path, folder_page_path, load_posts
+from newscrawl.replica.share import NOT_FOUND_DOC, doc_from_post, share_code
+from newscrawl.replica.site import (
+    MAIN_HOST,
+    SHARE_HOST,
+    SHARE_JSON_DIR,
+    SHARE_NOT_FOUND_FILE,
+    WWW_DIR,
+    Site,
+    SiteConfig,
+)
+
+logger = logging.getLogger(__name__)
+
+SITE_FILE = "site.json"
+SHARE_DIR = "share"
+MANIFEST_FILE = "manifest.json"
+
+STYLE_CSS = "body{font:14px/1.5 Helvetica,Arial,sans-serif;color:#595959}.wrapper{width:860px}\n"
+SCALE_FIX_JS = "(function(){/* theme-minimal scale fix */})();\n"
+
+
+def _json_bytes(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, indent=None).encode("utf-8")
+
+
+class TreeWriter:
+    """Writes files under a root only when their bytes change; tracks what it wrote."""
+
+    def __init__(self, root: Path, mtime: float) -> None:
+        self.root = root
+        self.mtime = mtime
+        self.written: set[Path] = set()
+        self.changed = 0
+
+    def write(self, rel: str, data: bytes) -> None:
+        path = self.root / rel.lstrip("/")
+        self.written.add(path)
+        try:
+            if path.stat().st_size == len(data) and path.read_bytes() == data:
+                return
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        os.utime(path, (self.mtime, self.mtime))
+        self.changed += 1
+
+    def prune(self) -> int:
+        """Delete files under the root that this build did not write."""
+        removed = 0
+        if not self.root.exists():
+            return 0
+        for path in sorted(self.root.rglob("*"), reverse=True):
+            if path.is_file() and path not in self.written:
+                path.unlink()
+                removed += 1
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+        return removed
+
+
+def _load_share_docs(share_dir: Path | None) -> dict[str, dict[str, Any]]:
+    docs: dict[str, dict[str, Any]] = {}
+    if share_dir is not None and share_dir.is_dir():
+        for path in sorted(share_dir.glob("*.json")):
+            docs[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+    return docs
+
+
+def build_site_from_posts(
+    posts_dir: Path,
+    out_dir: Path,
+    *,
+    now: datetime | None = None,
+    config: SiteConfig | None = None,
+    share_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Render every page of the posts in ``posts_dir`` into ``out_dir/www``.
+
+    Settings come from ``config``, else ``site.json`` next to ``posts_dir``
+    or in ``out_dir``, else defaults; ``now`` overrides their time. Share
+    documents come from ``share_dir`` (default: ``share/`` next to
+    ``posts_dir``); a post whose share link has no document gets one made
+    from the post itself. Returns the manifest (also written to
+    ``out_dir/manifest.json``, keeping keys an earlier build put there) plus
+    this build's ``build_seconds``, ``changed_files`` and ``removed_files``.
+    """
+    started = time.perf_counter()
+    posts_dir, out_dir = Path(posts_dir), Path(out_dir)
+    if config is None:
+        for candidate in (posts_dir.parent / SITE_FILE, out_dir / SITE_FILE):
+            if candidate.is_file():
+                config = SiteConfig.load(candidate)
+                break
+        else:
+            config = SiteConfig()
+    if now is not None:
+        config.now = now
+    if share_dir is None:
+        share_dir = posts_dir.parent / SHARE_DIR
+    site = Site(load_posts(posts_dir), config)
+    docs = _load_share_docs(share_dir)
+
+    main = TreeWriter(out_dir / WWW_DIR / MAIN_HOST, config.now.timestamp())
+    share = TreeWriter(out_dir / WWW_DIR / SHARE_HOST, config.now.timestamp())
+    pages: list[str] = []
+
+    def page(path: str, text: str) -> None:
+        main.write(unquote(path) + ("index.html" if path.endswith("/") else ""), text.encode())
+        pages.append(f"https://{MAIN_HOST}{path}")
+
+    seen_paths: set[str] = set()
+    for post in site.posts:
+        path = site.path(post)
+        if path in seen_paths:
+            logger.warning("two posts at %s; the later one (%s) wins", path, post.file_name)
+        seen_paths.add(path)
+        page(path, render.render_post_page(post, site))
+    page("/", render.render_home(site))
+    for slug in site.categories():
+        page(category_page_path(slug), render.render_category_page(site, slug))
+        page(folder_page_path(slug), render.render_folder_page(site, slug))
+    page("/feed.xml", render.render_feed(site))
+    main.write("404.html", render.render_404(site).encode())
+    main.write("assets/css/style.css", STYLE_CSS.encode())
+    main.write("assets/js/scale.fix.js", SCALE_FIX_JS.encode())
+
+    share.write("html_News/NewsShare.html", render.render_share_page().encode())
+    share.write(f"{SHARE_JSON_DIR}/{SHARE_NOT_FOUND_FILE}", _json_bytes(NOT_FOUND_DOC))
+    codes: list[str] = []
+    for post in site.posts:
+        code = share_code(post.body)
+        if code is None or code in codes:
+            continue
+        codes.append(code)
+        doc = docs.get(code) or doc_from_post(post, code)
+        share.write(f"{SHARE_JSON_DIR}/{code}.json", _json_bytes(doc))
+        pages.append(f"https://{SHARE_HOST}/{SHARE_JSON_DIR}?id={code}")
+    removed = main.prune() + share.prune()
+
+    (out_dir / SITE_FILE).write_text(
+        json.dumps(config.to_json(), ensure_ascii=False, indent=1), encoding="utf-8"
+    )
+    manifest_path = out_dir / MANIFEST_FILE
+    manifest: dict[str, Any] = {}
+    if manifest_path.is_file():
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    counts = dict(manifest.get("counts", {}))
+    counts.update(
+        {
+            "posts": len(site.posts),
+            "pages": len(pages),
+            "share_docs": len(codes),
+            "categories": len(site.categories()),
+            "tags": len(site.tags()),
+        }
+    )
+    manifest.update({"now": config.now.isoformat(), "counts": counts, "pages": pages})
+    manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    logger.info(
+        "built %d posts into %s (%d files changed, %d removed)",
+        len(site.posts),
+        out_dir,
+        main.changed + share.changed,
+        removed,
+    )
+    return {
+        **manifest,
+        "build_seconds": round(time.perf_counter() - started, 3),
+        "changed_files": main.changed + share.changed,
+        "removed_files": removed,
+    }

@@ -19,12 +19,14 @@ SITE_TZ = ZoneInfo(SITE_TIMEZONE)
 
 #: a date and optional time, with an optional offset; separators - / . and 年月日
 _DATETIME_RE = re.compile(
-    r"(?P<y>\d{4})[-/.年](?P<mo>\d{1,2})[-/.月](?P<d>\d{1,2})日?"
+    r"(?<!\d)(?P<y>\d{4})[-/.年](?P<mo>\d{1,2})[-/.月](?P<d>\d{1,2})日?"
     r"(?:[T\s]+(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d{1,6})\d*)?)?)?"
     r"\s*(?P<tz>Z|[+-]\d{2}:?\d{2})?"
 )
 #: the date an article id starts with (after an optional NW)
 _ID_DATE_RE = re.compile(r"^(?:NW)?(?P<y>\d{4})(?P<mo>\d{2})(?P<d>\d{2})")
+#: years a news date can have; anything else is junk, not a date
+YEARS = range(1970, 2101)
 #: epoch values above this are milliseconds
 _EPOCH_MS_FROM = 10**11
 
@@ -54,8 +56,8 @@ def parse_datetime(text: str) -> datetime | None:
     '2022-05-26T01:30:00+00:00'
     >>> parse_datetime("2022-05-26").isoformat()
     '2022-05-25T16:00:00+00:00'
-    >>> parse_datetime("2022-02-30 10:00:00") is None
-    True
+    >>> parse_datetime("2022-02-30 10:00:00") is None, parse_datetime("0001-01-01") is None
+    (True, True)
     >>> parse_datetime("(GMT+8, Asia/Shanghai, CST) ") is None
     True
     """
@@ -63,6 +65,8 @@ def parse_datetime(text: str) -> datetime | None:
     if match is None:
         return None
     part = match.groupdict()
+    if int(part["y"]) not in YEARS:
+        return None
     try:
         tz = _offset(part["tz"]) if part["tz"] else SITE_TZ
         if tz is None:
@@ -77,9 +81,9 @@ def parse_datetime(text: str) -> datetime | None:
             int((part["f"] or "0").ljust(6, "0")),
             tzinfo=tz,
         )
-    except ValueError:
+        return local.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return local.astimezone(UTC)
 
 
 def parse_showtime(value: object) -> datetime | None:
@@ -101,9 +105,10 @@ def parse_showtime(value: object) -> datetime | None:
         return None
     seconds = value / 1000 if abs(value) >= _EPOCH_MS_FROM else value
     try:
-        return datetime.fromtimestamp(seconds, tz=UTC)
+        value = datetime.fromtimestamp(seconds, tz=UTC)
     except (ValueError, OverflowError, OSError):
         return None
+    return value if value.year in YEARS else None
 
 
 def date_from_id(post_id: str) -> datetime | None:
@@ -113,11 +118,13 @@ def date_from_id(post_id: str) -> datetime | None:
     '2022-05-25T16:00:00+00:00'
     >>> date_from_id("NW202202182281010830").isoformat()
     '2022-02-17T16:00:00+00:00'
-    >>> date_from_id("init"), date_from_id("NW202213992281010830")
-    (None, None)
+    >>> date_from_id("init"), date_from_id("NW202213992281010830"), date_from_id("000101019")
+    (None, None, None)
     """
     match = _ID_DATE_RE.match(post_id)
     if match is None:
+        return None
+    if int(match["y"]) not in YEARS:
         return None
     try:
         local = datetime(int(match["y"]), int(match["mo"]), int(match["d"]), tzinfo=SITE_TZ)

@@ -120,8 +120,14 @@ def _partitions(run: str) -> list[list[str]]:
     return out
 
 
-def _score(names: list[str]) -> int:
-    return sum(name[:2] in COMPOUND_SURNAMES or name[0] in COMMON_SURNAMES for name in names)
+def _score(names: list[str]) -> tuple[int, int, int]:
+    """How likely a cut is: names that start with a common or compound
+    surname (more is better), names that start with a rare one (fewer is
+    better: rare surnames are often given-name characters), then compound
+    surnames (a compound surname is hardly ever an accident)."""
+    compound = sum(name[:2] in COMPOUND_SURNAMES for name in names)
+    common = sum(name[:2] not in COMPOUND_SURNAMES and name[0] in COMMON_SURNAMES for name in names)
+    return compound + common, -(len(names) - compound - common), compound
 
 
 def split_names(run: str) -> list[str]:

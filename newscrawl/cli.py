@@ -79,7 +79,7 @@ def cmd_articles(args: argparse.Namespace) -> int:
 
 
 def cmd_replica(args: argparse.Namespace) -> int:
-    from newscrawl.replica.__main__ import main as replica_main
+    from newscrawl.replica.cli import main as replica_main
 
     return int(replica_main(args.rest) or 0)
 

@@ -62,6 +62,8 @@ def format_summary(stats: Mapping[str, Any], where: str | None = None) -> str:
         " or category)",
         f"  dropped            {dropped_text}",
     ]
+    if stats.get("newscrawl/store/error"):
+        lines.append(f"  store error        {stats['newscrawl/store/error']}")
     if s["write_errors"]:
         lines.append(f"  write errors       {s['write_errors']} (see the log)")
     if where:

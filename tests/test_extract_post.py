@@ -282,3 +282,14 @@ def test_odd_but_post_pages_do_not_raise() -> None:
     assert fields is not None
     assert (fields.title, fields.body, fields.summary, fields.post_id) == ("只有标题", "", "", "")
     assert fields.kind == "notice"
+
+
+@pytest.mark.parametrize("tag", ["span", "div", "blockquote", "p", "a", "center", "table", "em"])
+def test_hostile_nesting(tag: str) -> None:
+    """Deep nesting neither recurses without bound nor loses the text."""
+    depth = 3000
+    html = f"<section><h1>t</h1>{f'<{tag}>字' * depth}{f'</{tag}>' * depth}</section>"
+    fields = parse_post_page(html, URL)
+    assert fields is not None
+    if tag != "blockquote":  # nested quotes are one digest
+        assert fields.body.count("字") >= 250

@@ -60,6 +60,8 @@ BACK_PREFIX = "返回"
 HOME_LINK_TEXT = "返回首页"
 EMPTY_LINK = "<>"
 _STYLE_SPACE_RE = re.compile(r"\s+")
+#: deeper than this, an element's text is taken flat (no Python recursion on hostile nesting)
+MAX_DEPTH = 64
 _HIDDEN_STYLES = ("display:none", "visibility:hidden")
 
 
@@ -138,23 +140,26 @@ def _toggle_stock(node: Any, in_stock: bool) -> bool:
     return in_stock
 
 
-def _gather(node: Any, acc: _Inline, in_link: bool = False) -> None:
+def _gather(node: Any, acc: _Inline, in_link: bool = False, depth: int = 0) -> None:
     """Collect the text (``<br>`` → newline, blocks on their own lines),
     images and links under ``node``, skipping hidden and stock-chart parts."""
     for child in node:
         if not _is_element(child):
             acc.in_stock = _toggle_stock(child, acc.in_stock)
         elif not acc.in_stock:
-            _gather_element(child, acc, in_link)
+            _gather_element(child, acc, in_link, depth + 1)
         if child.tail and not acc.in_stock:
             acc.parts.append(child.tail)
             if not in_link:
                 acc.loose.append(child.tail)
 
 
-def _gather_element(node: Any, acc: _Inline, in_link: bool) -> None:
+def _gather_element(node: Any, acc: _Inline, in_link: bool, depth: int = 0) -> None:
     tag = node.tag
     if tag in SKIP_TAGS or is_hidden(node):
+        return
+    if depth > MAX_DEPTH:
+        acc.parts.append("".join(node.itertext()))
         return
     if tag == "br":
         acc.parts.append("\n")
@@ -172,7 +177,7 @@ def _gather_element(node: Any, acc: _Inline, in_link: bool) -> None:
         acc.parts.append(node.text)
         if not in_link and tag != "a":
             acc.loose.append(node.text)
-    _gather(node, acc, in_link or tag == "a")
+    _gather(node, acc, in_link or tag == "a", depth)
     if tag == "a":
         href = str(node.get("href") or "").strip(EDGE_SPACE)
         acc.links.append((href, "".join(acc.parts[start:]).strip(EDGE_SPACE)))
@@ -186,7 +191,7 @@ def _has_block_child(node: Any) -> bool:
     return any(_is_element(child) and child.tag in BLOCK_TAGS for child in node)
 
 
-def iter_blocks(container: Any) -> Iterator[Any]:
+def iter_blocks(container: Any, depth: int = 0) -> Iterator[Any]:
     """The blocks of ``container`` in order: block elements (containers of
     blocks are walked into), comments, and runs of loose inline content
     (yielded as a list of nodes, with the leading text as a string).
@@ -201,8 +206,13 @@ def iter_blocks(container: Any) -> Iterator[Any]:
                 run = []
             if child.tag in LEFT_TO_CALLER:
                 pass  # the caller's: the stamp, the title, the tags line
-            elif child.tag in CONTAINER_TAGS and _has_block_child(child) and not is_hidden(child):
-                yield from iter_blocks(child)
+            elif (
+                child.tag in CONTAINER_TAGS
+                and depth < MAX_DEPTH
+                and _has_block_child(child)
+                and not is_hidden(child)
+            ):
+                yield from iter_blocks(child, depth + 1)
             else:
                 yield child
             if child.tail and child.tail.strip(EDGE_SPACE):
@@ -246,6 +256,7 @@ class _Walk:
         self.out = BodyFields()
         self.in_stock = False
         self.caption_for: int | None = None  # index of an image waiting for its caption
+        self.seen_outlinks: set[str] = set()
 
     def absolute(self, href: str) -> str:
         try:
@@ -266,7 +277,8 @@ class _Walk:
                 continue
             host = self.host(url)
             if host and host not in SITE_HOSTS and host not in SHARE_HOSTS:
-                if url not in self.out.outlinks:
+                if url not in self.seen_outlinks:
+                    self.seen_outlinks.add(url)
                     self.out.outlinks.append(url)
 
     def block(self, node: Any) -> None:

@@ -37,6 +37,7 @@ SOURCE_DIGEST = "digest"
 SOURCE_TAG = "tag"
 SOURCE_SHARE = "share_json"
 TAGS_PREFIX = "tags:"
+OG_URL_XPATH = "//meta[@property='og:url']/@content"
 
 
 @dataclass
@@ -173,7 +174,8 @@ def _stamp_and_tags(section: Any) -> tuple[datetime | None, list[str]]:
     for small in section.iterchildren("small"):
         text = _text(small)
         if text.lower().startswith(TAGS_PREFIX):
-            tags.extend(t for t in (_text(em) for em in small.iter("em")) if t)
+            ems = small.xpath(".//em[not(ancestor::em)]")
+            tags.extend(t for t in (_text(em) for em in ems) if t)
         elif stamp is None:
             stamp = parse_datetime(text)
     return stamp, tags
@@ -196,12 +198,10 @@ def _source(body: BodyFields, tags: list[str]) -> tuple[str | None, str | None]:
 def _declared_urls(selector: Selector) -> tuple[str | None, list[str]]:
     canonical = selector.xpath("//link[@rel='canonical']/@href").get()
     canonical = canonical.strip(EDGE_SPACE) if canonical else None
-    declared = [canonical] if canonical else []
-    for value in selector.xpath("//meta[@property='og:url']/@content").getall():
-        value = value.strip(EDGE_SPACE)
-        if value and value not in declared:
-            declared.append(value)
-    return canonical or None, declared
+    og_urls = (v.strip(EDGE_SPACE) for v in selector.xpath(OG_URL_XPATH).getall())
+    declared = dict.fromkeys([canonical] if canonical else [])
+    declared.update(dict.fromkeys(url for url in og_urls if url))
+    return canonical or None, list(declared)
 
 
 def parse_post_page(html: str, url: str) -> PostFields | None:
@@ -228,11 +228,8 @@ def parse_post_page(html: str, url: str) -> PostFields | None:
     body = extract_body(section, base)
     stamp, tags = _stamp_and_tags(section)
     published_at = stamp or _head_date(selector)
-    categories: list[str] = []
-    for link in body.category_links:
-        slug = category_slug(link)
-        if slug and slug not in categories:
-            categories.append(slug)
+    slugs = (category_slug(link) for link in body.category_links)
+    categories = list(dict.fromkeys(slug for slug in slugs if slug))
     if not categories:
         categories = categories_from_path(base) or (
             categories_from_path(canonical) if canonical else []

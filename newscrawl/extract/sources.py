@@ -41,7 +41,8 @@ MEDIA_SUFFIXES = (
 #: media whose names end otherwise
 MEDIA_NAMES = frozenset(
     "央视 央广 格隆汇 智通财经 中新经纬 华尔街见闻 券商中国 一财 界面 澎湃 财新 金十数据 "
-    "21世纪经济报道 蓝鲸TMT 中国基金报 东方财富 东方财富网 新浪财经 路透 彭博".split()
+    "21世纪经济报道 蓝鲸TMT 中国基金报 东方财富 东方财富网 新浪财经 路透 彭博 36氪 IT之家 "
+    "TechWeb DoNews Wind 虎嗅 钛媒体".split()
 )
 #: names with a media suffix that are not media (年报, 互联网…)
 _NOT_MEDIA_RE = re.compile(r"(?:[年季周月快简公通汇预战情]报|互联网|合作社|旅行社|出版社|\d+)$")

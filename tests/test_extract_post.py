@@ -293,3 +293,33 @@ def test_hostile_nesting(tag: str) -> None:
     assert fields is not None
     if tag != "blockquote":  # nested quotes are one digest
         assert fields.body.count("字") >= 250
+
+
+@pytest.mark.parametrize(
+    ("content", "body", "images"),
+    [
+        (
+            "<p>a。</p><!-- EM_StockImg_Start --><p><img src='k.png'></p>"
+            "<!-- EM_StockImg_End --><p>b。</p>",
+            "a。\nb。",
+            0,
+        ),
+        (
+            "<p>a。</p><!-- EM_StockImg_Start --><p><img src='k.png'>"
+            "<!-- EM_StockImg_End -->尾</p><p>b。</p>",
+            "a。\n尾\nb。",
+            0,
+        ),
+        (
+            "<p>a。<!-- EM_StockImg_Start --><img src='k.png'><!-- EM_StockImg_End -->c</p><p>b。</p>",
+            "a。c\nb。",
+            0,
+        ),
+        # a cut page: the start comment has no end, the text after it is kept
+        ("<p>a。</p><!-- EM_StockImg_Start --><p><img src='k.png'></p><p>b。</p>", "a。\nb。", 1),
+    ],
+)
+def test_stock_chart_blocks(content: str, body: str, images: int) -> None:
+    fields = parse(content)
+    assert fields.body == body
+    assert len(fields.images) == images

@@ -109,7 +109,7 @@ def _is_element(node: Any) -> bool:
 
 
 def _comment_text(node: Any) -> str:
-    return node.text or "" if not _is_element(node) else ""
+    return "" if _is_element(node) else str(node.text or "")
 
 
 def _style(node: Any) -> str:
@@ -257,6 +257,8 @@ class _Walk:
         self.in_stock = False
         self.caption_for: int | None = None  # index of an image waiting for its caption
         self.seen_outlinks: set[str] = set()
+        #: blocks skipped since a stock-chart start comment (walked again if no end comes)
+        self.stock_skipped: list[Any] = []
 
     def absolute(self, href: str) -> str:
         try:
@@ -282,25 +284,37 @@ class _Walk:
                     self.out.outlinks.append(url)
 
     def block(self, node: Any) -> None:
+        if not isinstance(node, list) and not _is_element(node):
+            was = self.in_stock
+            self.in_stock = _toggle_stock(node, self.in_stock)
+            if self.in_stock != was:
+                self.stock_skipped = []
+            return
+        if self.in_stock:
+            self.stock_skipped.append(node)
         if isinstance(node, list):
             acc = _gather_run(node, self.in_stock)
             self.in_stock = acc.in_stock
             self.paragraph(acc, centered=False, quote=False)
             return
-        if not _is_element(node):
-            self.in_stock = _toggle_stock(node, self.in_stock)
+        if node.tag in LEFT_TO_CALLER or node.tag in SKIP_TAGS or is_hidden(node):
             return
-        if self.in_stock or node.tag in LEFT_TO_CALLER or node.tag in SKIP_TAGS:
-            return
-        if is_hidden(node):
-            return
-        acc = _Inline(in_stock=False)
-        if node.text:
+        acc = _Inline(in_stock=self.in_stock)
+        if node.text and not self.in_stock:
             acc.parts.append(node.text)
             acc.loose.append(node.text)
         _gather(node, acc)
         self.in_stock = acc.in_stock
         self.paragraph(acc, centered=is_centered(node), quote=node.tag == "blockquote")
+
+    def unclosed_stock(self) -> None:
+        """A stock-chart start without its end (a cut page): the blocks after
+        it are article text after all, so walk them again."""
+        if self.in_stock and self.stock_skipped:
+            skipped, self.stock_skipped = self.stock_skipped, []
+            self.in_stock = False
+            for node in skipped:
+                self.block(node)
 
     def paragraph(self, acc: _Inline, *, centered: bool, quote: bool) -> None:
         out = self.out
@@ -400,4 +414,5 @@ def extract_body(container: Any, base_url: str) -> BodyFields:
     walk = _Walk(base_url)
     for node in iter_blocks(container):
         walk.block(node)
+    walk.unclosed_stock()
     return walk.finish()

@@ -311,7 +311,8 @@ def test_hostile_nesting(tag: str) -> None:
             0,
         ),
         (
-            "<p>a。<!-- EM_StockImg_Start --><img src='k.png'><!-- EM_StockImg_End -->c</p><p>b。</p>",
+            "<p>a。<!-- EM_StockImg_Start --><img src='k.png'><!-- EM_StockImg_End -->c</p>"
+            "<p>b。</p>",
             "a。c\nb。",
             0,
         ),

@@ -13,7 +13,7 @@ import re
 from newscrawl.extract.text import EDGE_SPACE
 
 _SOURCE_LINE_RE = re.compile(
-    r"^[（(]?[\s\u3000\xa0]*(?:文章|新闻|稿件)?来源[\s\u3000\xa0]*[：:](?P<name>[^（()）]{1,40}?)[)）]?$"
+    r"^(?P<open>[（(]?)[\s\u3000\xa0]*(?:文章|新闻|稿件)?来源[\s\u3000\xa0]*[：:](?P<name>.{1,42})$"
 )
 _TRAILING_RE = re.compile(r"[（(](?P<name>[^（()）]{2,24})[)）][\s\u3000\xa0]*$")
 #: what a media name may be made of (no sentence punctuation)
@@ -57,6 +57,8 @@ def source_from_line(text: str) -> str | None:
     '大众日报'
     >>> source_from_line("（文章来源：上海证券报） ")
     '上海证券报'
+    >>> source_from_line("（文章来源：安信国际证券(香港)）")
+    '安信国际证券(香港)'
     >>> source_from_line("来源：新华社")
     '新华社'
     >>> source_from_line("图片来源：霍尼韦尔官网") is None
@@ -67,7 +69,10 @@ def source_from_line(text: str) -> str | None:
     match = _SOURCE_LINE_RE.match(text.strip(EDGE_SPACE))
     if match is None:
         return None
-    name = match["name"].strip(EDGE_SPACE)
+    name = match["name"]
+    if match["open"] and name.endswith(("）", ")")):
+        name = name[:-1]  # the line's own closing bracket; a name may hold brackets
+    name = name.strip(EDGE_SPACE)
     return name or None
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from datetime import datetime
 from pathlib import Path
@@ -28,9 +29,18 @@ from typing import Any
 from urllib.parse import unquote
 
 from newscrawl.replica import render
-from newscrawl.replica.posts import category_page_path, folder_page_path, load_posts
+from newscrawl.replica.generate import generate
+from newscrawl.replica.posts import (
+    category_page_path,
+    folder_page_path,
+    load_posts,
+    sample_posts_dir,
+    write_post,
+)
+from newscrawl.replica.reach import reachable_posts
 from newscrawl.replica.share import NOT_FOUND_DOC, doc_from_post, share_code
 from newscrawl.replica.site import (
+    DEFAULT_NOW,
     MAIN_HOST,
     SHARE_HOST,
     SHARE_JSON_DIR,
@@ -199,4 +209,137 @@ def build_site_from_posts(
         "build_seconds": round(time.perf_counter() - started, 3),
         "changed_files": main.changed + share.changed,
         "removed_files": removed,
+    }
+
+
+EXPECTED_FILE = "expected.jsonl"
+POSTS_DIR = "posts"
+#: the hand-written expected documents of the real sample posts (by the extraction engineer)
+SAMPLES_EXPECTED = "expected.jsonl"
+#: field order of an expected article
+EXPECTED_FIELDS = (
+    "key",
+    "kind",
+    "info_code",
+    "url",
+    "title",
+    "published_at",
+    "published_at_source",
+    "derived_fields",
+    "categories",
+    "tags",
+    "source",
+    "authors",
+    "correspondents",
+    "body",
+    "summary",
+    "images",
+    "share_url",
+    "origin_url",
+    "reachable",
+    "near_duplicate_of",
+)
+
+
+def _sample_expected(samples_dir: Path) -> list[dict[str, Any]] | None:
+    path = samples_dir / SAMPLES_EXPECTED
+    if not path.is_file():
+        return None
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def build_site(
+    out_dir: Path,
+    articles: int = 300,
+    seed: int = 1,
+    now: datetime | None = None,
+    *,
+    days: float = 3.0,
+) -> dict[str, Any]:
+    """Generate ``articles`` articles, add the real sample posts, and build the site.
+
+    Writes ``out_dir/posts`` (cleared first), ``share/``, ``site.json``,
+    ``www/``, ``expected.jsonl`` and ``manifest.json``. The real samples'
+    expected documents come from ``newscrawl/replica/posts/expected.jsonl``
+    when it exists; otherwise they are left out of ``expected.jsonl`` and
+    the manifest says ``"samples_expected": false``. Deterministic for a
+    given ``seed`` and ``now`` (default :data:`DEFAULT_NOW`).
+    """
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    now = now or DEFAULT_NOW
+    generated = generate(articles, seed, now, days)
+    posts_dir = out_dir / POSTS_DIR
+    share_dir = out_dir / SHARE_DIR
+    for folder in (posts_dir, share_dir):
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+    samples_dir = sample_posts_dir()
+    samples = load_posts(samples_dir)
+    for post in samples:
+        shutil.copyfile(samples_dir / post.file_name, posts_dir / post.file_name)
+    for post in generated.posts:
+        write_post(post, posts_dir)
+    for code, doc in generated.share_docs.items():
+        (share_dir / f"{code}.json").write_bytes(_json_bytes(doc))
+
+    manifest_path = out_dir / MANIFEST_FILE
+    if manifest_path.exists():
+        manifest_path.unlink()
+    stats = build_site_from_posts(posts_dir, out_dir, config=generated.config, share_dir=share_dir)
+
+    site = Site(load_posts(posts_dir), generated.config)
+    reached = reachable_posts(site)
+    reached_files = {p.file_name for p in site.posts if id(p) in reached}
+    records: list[dict[str, Any]] = []
+    for record in generated.expected:
+        files = generated.article_posts[record["key"]]
+        record["reachable"] = any(f in reached_files for f in files)
+        records.append({k: record.get(k) for k in EXPECTED_FIELDS})
+    sample_records = _sample_expected(samples_dir)
+    if sample_records is not None:
+        sample_urls = {
+            site.url(p): p.file_name
+            for p in site.posts
+            if p.file_name in {s.file_name for s in samples}
+        }
+        for record in sample_records:
+            record.setdefault("near_duplicate_of", None)
+            record["reachable"] = sample_urls.get(record.get("url", "")) in reached_files
+            records.append(
+                {k: record.get(k) for k in EXPECTED_FIELDS}
+                | {k: v for k, v in record.items() if k not in EXPECTED_FIELDS}
+            )
+    records.sort(key=lambda r: (r["published_at"] or "", r["key"]))
+    (out_dir / EXPECTED_FILE).write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
+    )
+
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    counts = manifest["counts"]
+    counts.update(
+        {
+            "articles": len(records),
+            "generated_articles": len(generated.expected),
+            "sample_posts": len(samples),
+            "unreachable_articles": sum(1 for r in records if not r["reachable"]),
+            "near_duplicates": sum(1 for r in records if r["near_duplicate_of"]),
+        }
+    )
+    manifest.update(
+        {
+            "seed": seed,
+            "articles_requested": articles,
+            "samples_expected": sample_records is not None,
+            "features": dict(sorted(generated.features.items())),
+            "article_posts": generated.article_posts,
+        }
+    )
+    manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    logger.info("built replica site %s: %s", out_dir, counts)
+    return {
+        **manifest,
+        "build_seconds": round(time.perf_counter() - started, 3),
+        **{k: stats[k] for k in ("changed_files", "removed_files")},
     }

@@ -73,6 +73,23 @@ class Post:
     layout: str = "post"
     file_name: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    #: the front matter values as written (``a  b`` keeps its two spaces)
+    categories_raw: str = ""
+    tags_raw: str = ""
+
+    @property
+    def category(self) -> str:
+        """The categories value as written: what the category page's file is named after."""
+        if self.categories_raw and self.categories_raw.split() == self.categories:
+            return self.categories_raw
+        return " ".join(self.categories)
+
+    @property
+    def tag_text(self) -> str:
+        """The tags value as written (a media name with a space gives two tags)."""
+        if self.tags_raw and self.tags_raw.split() == self.tags:
+            return self.tags_raw
+        return " ".join(self.tags)
 
     @property
     def is_article(self) -> bool:
@@ -200,6 +217,8 @@ def parse_post(text: str, file_name: str = "") -> Post:
             meta[key.strip()] = value
     body = "\n".join(lines[end + 1 :])
     date_raw = meta.get("date", "").strip()
+    categories_raw = _unquote_yaml(meta.get("categories", ""))
+    tags_raw = _unquote_yaml(meta.get("tags", ""))
     base = Path(file_name).name
     m = _FILE_NAME_RE.match(base)
     post_id = m["id"] if m else Path(base).stem
@@ -209,12 +228,14 @@ def parse_post(text: str, file_name: str = "") -> Post:
         title=_unquote_yaml(meta.get("title", "")),
         date=parse_date(date_raw),
         date_raw=date_raw,
-        categories=_unquote_yaml(meta.get("categories", "")).split(),
-        tags=_unquote_yaml(meta.get("tags", "")).split(),
+        categories=categories_raw.split(),
+        tags=tags_raw.split(),
         body=body,
         layout=_unquote_yaml(meta.get("layout", "post")) or "post",
         file_name=file_name,
         extra=extra,
+        categories_raw=categories_raw,
+        tags_raw=tags_raw,
     )
 
 
@@ -248,8 +269,8 @@ def format_post(post: Post) -> str:
         f"layout: {post.layout}",
         f"title: {_quote_yaml(post.title)}",
         date_line.rstrip() if date_raw else "date:",
-        f"categories: {' '.join(post.categories)}",
-        f"tags: {' '.join(post.tags)}",
+        f"categories: {post.category}",
+        f"tags: {post.tag_text}",
     ]
     head += [f"{key}: {_quote_yaml(value)}" for key, value in post.extra.items()]
     head.append("---")

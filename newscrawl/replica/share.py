@@ -81,6 +81,6 @@ def post_body_html(post: Post) -> str:
 def doc_from_post(post: Post, code: str) -> dict[str, Any]:
     """The share JSON a post implies when the generator gave none (real posts, edits)."""
     showtime = post.date.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S") if post.date else ""
-    tag = " ".join(post.tags)
+    tag = post.tag_text
     media = tag[: -len("新闻")] if tag.endswith("新闻") else tag
     return make_doc(code, post.title, showtime, media, post_body_html(post))

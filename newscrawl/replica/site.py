@@ -137,7 +137,7 @@ class Site:
             return cached
         groups: dict[str, list[Post]] = {}
         for post in self.posts:
-            values = post.tags if key == "tags" else [" ".join(post.categories)]
+            values = post.tags if key == "tags" else [post.category]
             for value in values:
                 groups.setdefault(value, []).append(post)
         result = {k: list(reversed(v)) for k, v in groups.items()}

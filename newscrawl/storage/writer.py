@@ -3,11 +3,13 @@
 Blocking pymongo code, meant to run off the reactor thread (the store pipeline
 calls :meth:`ArticleWriter.write` in a worker thread, one batch at a time).
 
-Each document is replaced under a guard on the version that was read
-(``{_id, version}``, or "no version" for a new one), so a concurrent writer
+Each document is replaced under a guard on the version (and last sighting)
+that was read (``{_id, version, last_seen_at, last_run_id}``, or "no version"
+for a new one), so a concurrent writer
 (another crawl on the same database) is detected instead of overwritten: the
-guarded upsert then fails on the ``_id`` unique index, and that document is
-read again and merged again, a bounded number of times.
+guarded upsert then matches nothing and its insert fails on a unique index;
+when the document's version is no longer the one read, that document is read
+again and merged again, a bounded number of times.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +33,16 @@ logger = logging.getLogger(__name__)
 
 DUPLICATE_KEY = 11000
 DEFAULT_MAX_ATTEMPTS = 5
+#: what every write changes: a document still holding the values read was
+#: not written by anyone else since (the version alone misses "unchanged"
+#: sightings, whose new URLs would be lost)
+GUARD_FIELDS = ("version", "last_seen_at", "last_run_id")
+#: "no document" when comparing what was read with what is there
+MISSING = object()
+
+
+def _stamp(doc: Document | None) -> Any:
+    return MISSING if doc is None else tuple(doc.get(name) for name in GUARD_FIELDS)
 
 
 @dataclass
@@ -51,16 +63,6 @@ class BatchResult:
     #: documents written again after losing a race with another writer
     retries: int = 0
     seconds: float = 0.0
-
-
-def _is_id_conflict(error: dict[str, Any]) -> bool:
-    """A duplicate ``_id`` on a guarded upsert: someone else wrote the document."""
-    if error.get("code") != DUPLICATE_KEY:
-        return False
-    pattern = error.get("keyPattern")
-    if isinstance(pattern, dict):
-        return list(pattern) == ["_id"]
-    return "index: _id_ " in str(error.get("errmsg", ""))
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -128,11 +130,15 @@ class ArticleWriter:
         keys: list[str] = []
         ops: list[ReplaceOne[Document]] = []
         plans: dict[str, tuple[str, Document | None]] = {}
+        read_versions: dict[str, Any] = {}
         for key, new in pending.items():
             old = existing.get(key)
             doc, outcome, archive = merge(old, new, self.run_id, now)
-            guard: Document = {"_id": key}
-            guard["version"] = old.get("version") if old is not None else {"$exists": False}
+            if old is None:
+                guard: Document = {"_id": key, "version": {"$exists": False}}
+            else:
+                guard = {"_id": key, **{name: old.get(name) for name in GUARD_FIELDS}}
+            read_versions[key] = _stamp(old)
             keys.append(key)
             ops.append(ReplaceOne(guard, doc, upsert=True))
             plans[key] = (outcome, archive)
@@ -141,12 +147,16 @@ class ArticleWriter:
         try:
             self.articles.bulk_write(ops, ordered=False)
         except BulkWriteError as exc:
+            duplicates: dict[str, str] = {}
             for error in exc.details.get("writeErrors", []):
                 key = keys[error["index"]]
-                if _is_id_conflict(error):
-                    lost.add(key)
+                if error.get("code") == DUPLICATE_KEY:
+                    duplicates[key] = _describe(error)
                 else:
                     failed[key] = _describe(error)
+            if duplicates:
+                lost = self._changed_since_read(read_versions, duplicates)
+                failed.update({k: v for k, v in duplicates.items() if k not in lost})
             concern_errors = exc.details.get("writeConcernErrors") or []
             if concern_errors:
                 # applied but not acknowledged as asked: not known to be stored
@@ -164,10 +174,23 @@ class ArticleWriter:
             outcome, archive = plans[key]
             result.outcomes[key] = outcome
             result.counts[outcome] += 1
-            result.counts[MERGED] += items[key] - 1
+            if items[key] > 1:
+                result.counts[MERGED] += items[key] - 1
             if archive is not None:
                 archives.append(archive)
         return lost
+
+    def _changed_since_read(self, read_versions: dict[str, Any], keys: Iterable[str]) -> set[str]:
+        """Of the documents whose guarded upsert hit a duplicate key, those
+        changed (or created) by someone else since we read them: lost races.
+        The others clash on another unique index (``info_code``): real errors."""
+        wanted = list(keys)
+        projection = dict.fromkeys(GUARD_FIELDS, 1)
+        now = {
+            doc["_id"]: _stamp(doc)
+            for doc in self.articles.find({"_id": {"$in": wanted}}, projection)
+        }
+        return {key for key in wanted if now.get(key, MISSING) != read_versions[key]}
 
     def _archive(self, archives: list[Document], result: BatchResult) -> None:
         try:

@@ -113,13 +113,16 @@ def _comment_text(node: Any) -> str:
 
 
 def _style(node: Any) -> str:
-    return _STYLE_SPACE_RE.sub("", str(node.get("style") or "")).lower()
+    style = node.get("style")
+    return _STYLE_SPACE_RE.sub("", str(style)).lower() if style else ""
 
 
 def is_hidden(node: Any) -> bool:
     """``style="display:none"``, ``visibility:hidden`` or a ``hidden`` attribute."""
+    if node.get("hidden") is not None:
+        return True
     style = _style(node)
-    return any(s in style for s in _HIDDEN_STYLES) or node.get("hidden") is not None
+    return bool(style) and any(s in style for s in _HIDDEN_STYLES)
 
 
 def is_centered(node: Any) -> bool:

@@ -309,23 +309,33 @@ def render_folder_page(site: Site, slug: str) -> str:
     return _page(head, content)
 
 
+def _xml(value: str) -> str:
+    """Liquid's ``xml_escape``: every ``& < > " '`` escaped (entities included)."""
+    return html.escape(value, quote=True)
+
+
+def _cdata(value: str) -> str:
+    """Text inside a CDATA section (jekyll-feed wraps content and summary so)."""
+    return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
 def render_feed(site: Site) -> str:
-    """``/feed.xml``: jekyll-feed's Atom document of the newest posts."""
+    """``/feed.xml``: jekyll-feed's Atom document of the newest posts (full content in CDATA)."""
     base = f"https://{MAIN_HOST}"
     entries: list[str] = []
     for post in site.newest(site.config.feed_limit):
         url = site.url(post)
         when = _iso(post.date) if post.date else _iso(site.config.now)
         content = render_post_content(post)
-        cats = "".join(f'<category term="{_attr(c)}" />' for c in post.categories)
-        tags = "".join(f'<category term="{_attr(t)}" />' for t in post.tags)
+        cats = "".join(f'<category term="{_xml(c)}" />' for c in post.categories)
+        tags = "".join(f'<category term="{_xml(t)}" />' for t in post.tags)
         entries.append(
-            f'<entry xml:lang="zh-CN"><title type="html">{_escape_once(post.title)}</title>'
-            f'<link href="{url}" rel="alternate" type="text/html" title="{_attr(post.title)}" />'
+            f'<entry xml:lang="zh-CN"><title type="html">{_xml(post.title)}</title>'
+            f'<link href="{url}" rel="alternate" type="text/html" title="{_xml(post.title)}" />'
             f"<published>{when}</published><updated>{when}</updated><id>{url}</id>"
-            f'<content type="html" xml:base="{url}">{html.escape(content, quote=False)}</content>'
+            f'<content type="html" xml:base="{url}">{_cdata(content.strip())}</content>'
             f"<author><name>ZNing</name></author>{cats}{tags}"
-            f'<summary type="html">{_escape_once(excerpt_text(post.body))}</summary></entry>'
+            f'<summary type="html">{_cdata(excerpt_text(post.body))}</summary></entry>'
         )
     return (
         '<?xml version="1.0" encoding="utf-8"?>'

@@ -194,3 +194,16 @@ def test_merge_invariants(sightings):
         assert doc["urls"][-1] == f"u{step}"
         assert doc["content_hash"] == content_hash(doc)
         stored, version = doc, doc["version"]
+
+
+@pytest.mark.parametrize("order", ["media first", "emnews first"])
+def test_url_of_an_article_in_two_categories_does_not_depend_on_crawl_order(order):
+    media = doc_of(url="https://finews.withounder.com/jiemian/2022/05/27/NW1.html")
+    emnews = doc_of(url="https://finews.withounder.com/emnews/2022/05/27/NW1.html")
+    first, second = (media, emnews) if order == "media first" else (emnews, media)
+    stored, _, _ = merge(None, first, "r1", T0)
+    doc, _, _ = merge(stored, second, "r1", T1)
+    assert doc["url"] == emnews["url"]
+    # and a later run reaching only the other post keeps it
+    later, outcome, _ = merge(doc, media, "r2", T2)
+    assert outcome == UNCHANGED and later["url"] == emnews["url"]

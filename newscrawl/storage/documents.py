@@ -161,7 +161,8 @@ def item_fields(doc: Mapping[str, Any]) -> Document:
 def combine(kept: Mapping[str, Any], other: Mapping[str, Any]) -> Document:
     """Two sightings of one article in one run (through another URL or
     category): the richer content (longer body; ``kept`` on a tie) with the
-    union of URLs, categories and tags. Store fields are dropped.
+    union of URLs, categories and tags, and the :func:`first_url` of both.
+    Store fields are dropped.
 
     >>> a = {"_id": "k", "body": "short", "urls": ["u1"], "categories": ["c1"], "tags": []}
     >>> b = {"_id": "k", "body": "longer body", "urls": ["u2", "u1"], "categories": ["c1"]}
@@ -174,7 +175,21 @@ def combine(kept: Mapping[str, Any], other: Mapping[str, Any]) -> Document:
     out = item_fields(richer)
     for name in UNION_FIELDS:
         out[name] = union(kept.get(name) or [], other.get(name) or [])
+    url = first_url(kept, other)
+    if url is not None:
+        out["url"] = url
     return out
+
+
+def first_url(*docs: Mapping[str, Any]) -> str | None:
+    """The canonical URL of an article reached at several post URLs (one per
+    category): the one that sorts first, so it does not depend on crawl order.
+
+    >>> first_url({"url": "https://h/emnews/1.html"}, {"url": "https://h/a/1.html"}, {})
+    'https://h/a/1.html'
+    """
+    urls = [doc["url"] for doc in docs if doc.get("url")]
+    return min(urls) if urls else None
 
 
 def merge(
@@ -191,7 +206,8 @@ def merge(
     - stored by an earlier run, other content: ``updated``, version + 1, and
       the previous document is returned for ``article_versions``.
 
-    ``first_seen_at`` never changes.
+    ``first_seen_at`` never changes; ``url`` is the :func:`first_url` of the
+    stored and the new one, whatever the crawl order.
 
     >>> t0, t1 = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC)
     >>> doc, outcome, old = merge(None, {"_id": "k", "body": "B", "urls": ["u1"]}, "run1", t0)
@@ -232,7 +248,12 @@ def merge(
             store.update(content_hash=new_hash, updated_at=now_ms)
         return {**doc, **store}, MERGED, None
 
-    unions = {name: union(existing.get(name) or [], new.get(name) or []) for name in UNION_FIELDS}
+    unions: dict[str, Any] = {
+        name: union(existing.get(name) or [], new.get(name) or []) for name in UNION_FIELDS
+    }
+    url = first_url(existing, new)
+    if url is not None:
+        unions["url"] = url
     if content_hash(new) == old_hash:
         return {**item_fields(existing), **unions, **store}, UNCHANGED, None
 

@@ -10,10 +10,17 @@ A built site folder::
     manifest.json     counts, seed, page list
     tls/replica.pem   the proxy's certificate (made by the server on first use)
 
+For nginx: one server per tree (``finews.zning.me`` is an alias of the main
+host, ``choicewzp1.eastmoney.com`` of the share host), ``try_files $uri
+$uri/index.html $uri.html =404`` with ``error_page 404 /404.html``, and on the
+share host ``/NewsData/GetNewsText.do`` mapped to
+``/NewsData/GetNewsText.do/$arg_id.json`` (falling back to ``_notfound.json``).
+
 Files are written only when their bytes change, and those get ``now`` as
-mtime, so a rebuild after an edit changes ``Last-Modified`` of the changed
-pages only. Pages that are no longer produced are deleted (a post that
-leaves the site turns 404, as the real site's archived posts do).
+mtime (or a second past their old mtime), so a rebuild after an edit moves
+``Last-Modified`` of the changed pages only. Pages that are no longer
+produced are deleted (a post that leaves the site turns 404, as the real
+site's archived posts do).
 """
 
 from __future__ import annotations
@@ -74,15 +81,24 @@ class TreeWriter:
         self.changed = 0
 
     def write(self, rel: str, data: bytes) -> None:
+        """Write ``data`` at ``rel`` unless the file already holds it.
+
+        A changed file gets ``mtime`` as its modification time, or one second
+        past its old one when that is not later, so ``Last-Modified`` always
+        moves forward when the bytes change (``If-Modified-Since`` stays right).
+        """
         path = self.root / rel.lstrip("/")
         self.written.add(path)
+        mtime = self.mtime
         try:
-            if path.stat().st_size == len(data) and path.read_bytes() == data:
+            st = path.stat()
+            if st.st_size == len(data) and path.read_bytes() == data:
                 return
+            mtime = max(mtime, float(int(st.st_mtime) + 1))
         except FileNotFoundError:
             path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        os.utime(path, (self.mtime, self.mtime))
+        os.utime(path, (mtime, mtime))
         self.changed += 1
 
     def prune(self) -> int:

@@ -29,7 +29,11 @@ def _crawl(spider: str, settings: dict[str, Any], spider_args: dict[str, str], s
     print(format_summary(stats))
     if stats_out:
         Path(stats_out).write_text(json.dumps(jsonable(stats), ensure_ascii=False, indent=1, default=str))
-    ok = stats.get("finish_reason") == "finished" and not stats.get("newscrawl/store/write_errors")
+    ok = (
+        stats.get("finish_reason") == "finished"
+        and not stats.get("newscrawl/store/write_errors")
+        and not stats.get("log_count/ERROR")
+    )
     return 0 if ok else 1
 
 

@@ -32,6 +32,7 @@ def summarize(stats: Mapping[str, Any]) -> dict[str, Any]:
         "merged": stats.get("newscrawl/dedup/merged", 0),
         "dropped": {k[len(DROPPED) :]: v for k, v in stats.items() if k.startswith(DROPPED)},
         "write_errors": store.get("write_errors", 0),
+        "errors_logged": stats.get("log_count/ERROR", 0),
         "elapsed_seconds": round(float(stats.get("elapsed_time_seconds", 0.0)), 2),
     }
 
@@ -66,6 +67,8 @@ def format_summary(stats: Mapping[str, Any], where: str | None = None) -> str:
         lines.append(f"  store error        {stats['newscrawl/store/error']}")
     if s["write_errors"]:
         lines.append(f"  write errors       {s['write_errors']} (see the log)")
+    if s["errors_logged"]:
+        lines.append(f"  errors logged      {s['errors_logged']} (see the log)")
     if where:
         lines.append(f"  data               {where}")
     return "\n".join(lines)

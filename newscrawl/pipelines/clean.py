@@ -15,36 +15,39 @@ from typing import Any
 from itemadapter import ItemAdapter
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
-_SPACES = re.compile(r"\s+")
+_LINE_BREAKS = re.compile(r"[\r\n\t\v\f\u2028\u2029]+")
 TEXT_FIELDS = ("title", "source", "summary", "body", "share_url", "origin_url", "url")
 LIST_FIELDS = ("urls", "categories", "tags", "authors", "correspondents", "derived_fields", "outlinks")
 
 
 def clean_text(value: str, *, single_line: bool = False) -> str:
-    """NFC, no control or zero-width characters, stripped lines, no empty lines.
+    """NFC, no control or zero-width characters, stripped lines, no empty
+    lines; inner spaces stay as written (a media name may hold two).
 
     >>> clean_text(" a\\u200b b \\n\\n c\\x00 ")
     'a b\\nc'
-    >>> clean_text(" 标题\\n 二 ", single_line=True)
-    '标题 二'
+    >>> clean_text(" 标题\\n二  三 ", single_line=True)
+    '标题 二  三'
     """
-    value = _CONTROL.sub("", unicodedata.normalize("NFC", value))
+    value = unicodedata.normalize("NFC", value)
     if single_line:
-        return _SPACES.sub(" ", value).strip()
+        return _CONTROL.sub("", _LINE_BREAKS.sub(" ", value)).strip()
+    value = _CONTROL.sub("", value)
     lines = (line.strip() for line in value.splitlines())
     return "\n".join(line for line in lines if line)
 
 
 def unique(values: list[Any]) -> list[Any]:
-    """Drop repeats and empty strings, keep the order.
+    """Drop repeats and empty strings, keep the order. Strings are stripped but
+    inner spaces are kept: a category slug may hold two spaces.
 
-    >>> unique(["a", "b", "a", "", "c"])
-    ['a', 'b', 'c']
+    >>> unique(["a", "b", "a", "", " c ", "x  y"])
+    ['a', 'b', 'c', 'x  y']
     """
     out = []
     for value in values:
         if isinstance(value, str):
-            value = clean_text(value, single_line=True)
+            value = _CONTROL.sub("", unicodedata.normalize("NFC", value)).strip()
             if not value:
                 continue
         if value not in out:

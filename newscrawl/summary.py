@@ -41,13 +41,13 @@ def format_summary(stats: Mapping[str, Any], where: str | None = None) -> str:
     """Human-readable lines.
 
     >>> print(format_summary({"downloader/response_count": 4, "newscrawl/store/inserted": 2,
-    ...   "elapsed_time_seconds": 2.0, "finish_reason": "finished"}, where="mongodb://h/ db newscrawl"))
+    ...   "elapsed_time_seconds": 2.0, "finish_reason": "finished"}, where="mongodb://h/"))
     crawl finished in 2.0 s
       pages fetched      4 (0 failed)
       articles stored    2 (new 2, updated 0, unchanged 0)
       merged             0 (same article reached again through another URL or category)
       dropped            0
-      data               mongodb://h/ db newscrawl
+      data               mongodb://h/
     """
     s = summarize(stats)
     dropped = s["dropped"]

@@ -7,7 +7,7 @@ request fingerprinter and the items use.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
 
@@ -16,6 +16,8 @@ TRACKING_PARAMS = frozenset(
     {"from", "spm", "share_from", "share_token", "fbclid", "gclid", "isappinstalled", "scene"}
 )
 DEFAULT_PORTS = {"http": 80, "https": 443}
+#: characters left unescaped in query keys and values
+QUERY_SAFE = "/:,"
 
 
 def is_tracking_param(name: str) -> bool:
@@ -45,14 +47,13 @@ def normalize_url(url: str) -> str:
     host = (parts.hostname or "").lower()
     port = parts.port
     netloc = host if port is None or DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not is_tracking_param(k)]
-    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query, quote_via=_quote), ""))
-
-
-def _quote(value: str, safe: str = "", encoding: str | None = None, errors: str | None = None) -> str:
-    from urllib.parse import quote
-
-    return quote(value, safe=safe + "/:", encoding=encoding, errors=errors)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = "&".join(
+        f"{quote(k, safe=QUERY_SAFE)}={quote(v, safe=QUERY_SAFE)}"
+        for k, v in pairs
+        if not is_tracking_param(k)
+    )
+    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
 
 
 def host_of(url: str) -> str:

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +56,12 @@ def as_expected(doc: dict[str, Any]) -> dict[str, Any]:
     out = dict(doc)
     published = out.get("published_at")
     if isinstance(published, datetime):
-        published = published.replace(tzinfo=published.tzinfo or timezone.utc)
-        out["published_at"] = published.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        published = published.replace(tzinfo=published.tzinfo or UTC)
+        out["published_at"] = published.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return out
 
 
-def differences(
-    docs: Iterable[dict[str, Any]], expected: dict[str, dict[str, Any]]
-) -> list[str]:
+def differences(docs: Iterable[dict[str, Any]], expected: dict[str, dict[str, Any]]) -> list[str]:
     """Every field where a stored document differs from its expected article."""
     problems = []
     for doc in docs:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 
 from itemadapter import ItemAdapter
@@ -17,7 +17,15 @@ from itemadapter import ItemAdapter
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
 _LINE_BREAKS = re.compile(r"[\r\n\t\v\f\u2028\u2029]+")
 TEXT_FIELDS = ("title", "source", "summary", "body", "share_url", "origin_url", "url")
-LIST_FIELDS = ("urls", "categories", "tags", "authors", "correspondents", "derived_fields", "outlinks")
+LIST_FIELDS = (
+    "urls",
+    "categories",
+    "tags",
+    "authors",
+    "correspondents",
+    "derived_fields",
+    "outlinks",
+)
 
 
 def clean_text(value: str, *, single_line: bool = False) -> str:
@@ -64,12 +72,14 @@ class CleanPipeline:
             value = adapter.get(name)
             if isinstance(value, str):
                 cleaned = clean_text(value, single_line=name not in ("body", "summary"))
-                adapter[name] = cleaned or (None if name not in ("title", "body", "summary", "url") else "")
+                adapter[name] = cleaned or (
+                    None if name not in ("title", "body", "summary", "url") else ""
+                )
         for name in LIST_FIELDS:
             value = adapter.get(name)
             if isinstance(value, list):
                 adapter[name] = unique(value)
         published = adapter.get("published_at")
         if published is not None and published.tzinfo is not None:
-            adapter["published_at"] = published.astimezone(timezone.utc)
+            adapter["published_at"] = published.astimezone(UTC)
         return item

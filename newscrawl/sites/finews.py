@@ -63,8 +63,8 @@ def canonical_url(url: str) -> str:
     'https://finews.withounder.com/dazhongribao/2022/02/18/NW1.html'
     >>> canonical_url("//finews.withounder.com/emnews/")
     'https://finews.withounder.com/category/emnews.html'
-    >>> canonical_url("https://finews.withounder.com/category/21shijijingjibaodao 21caijingAPP.html")
-    'https://finews.withounder.com/category/21shijijingjibaodao%2021caijingAPP.html'
+    >>> canonical_url("https://finews.withounder.com/category/21shiji 21caijingAPP.html")
+    'https://finews.withounder.com/category/21shiji%2021caijingAPP.html'
     >>> canonical_url("https://finews.withounder.com/category/a%2db.html")
     'https://finews.withounder.com/category/a-b.html'
     >>> canonical_url("https://finews.withounder.com/index.html")

@@ -7,7 +7,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from scrapy import Request, Spider
 from scrapy.http import Response, TextResponse
@@ -45,7 +45,7 @@ class FinewsSpider(Spider):
     """
 
     name = "finews"
-    allowed_domains = list(finews.ALLOWED_HOSTS)
+    allowed_domains: ClassVar[list[str]] = list(finews.ALLOWED_HOSTS)
 
     def __init__(self, start_url: str | None = None, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from pymongo import monitoring
 from scrapy import Spider
 
 from newscrawl.pipelines.mongo import STORE_UNAVAILABLE
+from newscrawl.storage.embedded import EmbeddedMongo
 
 ROOT = Path(__file__).resolve().parent.parent
 PIPELINE = "newscrawl.pipelines.mongo.MongoPipeline"
@@ -37,11 +39,15 @@ PIPELINE = "newscrawl.pipelines.mongo.MongoPipeline"
 class ItemsSpider(Spider):
     """Yields the items it is given (``published_at`` as ISO text), no requests.
     With ``wait_for`` set, after the first item it waits until that article is
-    in the database (or 10 s) before yielding the rest."""
+    in the database (or 10 s) before yielding the rest; with ``kill_pid`` set,
+    it then kills that process (the database server); with ``linger``, it
+    stays busy that many seconds after the last item."""
 
     name = "items"
     items: list[dict[str, Any]]
     wait_for: dict[str, str] | None = None
+    kill_pid: int | None = None
+    linger: float = 0
 
     async def start(self) -> AsyncIterator[Any]:
         from scrapy.utils.asyncio import run_in_thread
@@ -52,6 +58,12 @@ class ItemsSpider(Spider):
             yield item
             if index == 0 and self.wait_for:
                 self.seen_before_close = await run_in_thread(_wait_for_doc, **self.wait_for)
+            if index == 0 and self.kill_pid:
+                os.kill(self.kill_pid, signal.SIGKILL)
+        if self.linger:
+            from scrapy.utils.asyncio import sleep
+
+            await sleep(self.linger)  # keeps the crawl busy until something closes it
 
 
 def _wait_for_doc(uri: str, database: str, key: str) -> bool:
@@ -119,7 +131,12 @@ def child_main() -> None:
             }
             crawler = get_crawler(ItemsSpider, settings)
             counter.counts.clear()
-            await crawler.crawl_async(items=run["items"], wait_for=run.get("wait_for"))
+            await crawler.crawl_async(
+                items=run["items"],
+                wait_for=run.get("wait_for"),
+                kill_pid=run.get("kill_pid"),
+                linger=run.get("linger", 0),
+            )
             assert crawler.stats is not None
             results.append(
                 {
@@ -391,3 +408,36 @@ def test_disabled_pipeline_is_not_configured(mongo_settings, mongo_db):
     assert result["stats"]["item_scraped_count"] == 1
     assert not store_stats(result)
     assert mongo_settings["MONGO_DATABASE"] not in mongo_db.client.list_database_names()
+
+
+def test_database_lost_mid_crawl_closes_the_crawl_loudly(tmp_path):
+    with EmbeddedMongo(tmp_path / "mongo") as server:
+        uri = server.uri
+        assert uri is not None and server.pid is not None
+        first = article(1)
+        (result,) = crawl(
+            {
+                "MONGO_URI": server.uri,
+                "MONGO_DATABASE": "lost",
+                "MONGO_CONNECT_TIMEOUT": 1,
+                "MONGO_BATCH_SIZE": 1,
+            },
+            [
+                {
+                    "items": [first, article(2), article(3)],
+                    "kill_pid": server.pid,
+                    "linger": 60,
+                    "wait_for": {"uri": server.uri, "database": "lost", "key": first["key"]},
+                }
+            ],
+        )
+    stats = store_stats(result)
+    assert result["stats"]["finish_reason"] == STORE_UNAVAILABLE
+    assert stats["inserted"] == 1
+    assert stats["write_errors"] == 2
+    assert f"lost MongoDB at {uri}" in stats["error"]
+    assert "Lost the article store" in result["log"]
+    assert (
+        "Could not store a batch of 1 item(s), articles ['finews:NW202401010000000002']"
+        in (result["log"])
+    )

@@ -122,6 +122,7 @@ class MongoPipeline:
             logger.error("Article store unavailable, closing the crawl: %s", message)
             self.stats.set_value(f"{STATS}/error", message)
             await self._close_store()
+            self.store = None
             raise CloseSpider(STORE_UNAVAILABLE) from exc
         self.writer = ArticleWriter(self.store.db, self.run_id, max_attempts=self.max_attempts)
         self.stats.set_value(f"{STATS}/uri", self.store.uri)
@@ -247,11 +248,12 @@ class MongoPipeline:
     def _store_lost(self, exc: Exception) -> None:
         """The server stopped answering mid-crawl: every further item would be
         lost too, so close the crawl (once) instead of crawling on."""
+        uri = self.store.uri if self.store is not None else "?"
+        if self.stats.get_value(f"{STATS}/error") is None:
+            self.stats.set_value(f"{STATS}/error", f"lost MongoDB at {uri}: {exc}")
         if self._closing or self.crawler.engine is None:
             return
         self._closing = True
-        uri = self.store.uri if self.store is not None else "?"
-        self.stats.set_value(f"{STATS}/error", f"lost MongoDB at {uri}: {exc}")
         logger.error("Lost the article store at %s, closing the crawl", uri)
         closing = deferred_from_coro(
             self.crawler.engine.close_spider_async(reason=STORE_UNAVAILABLE)
@@ -273,7 +275,8 @@ class MongoPipeline:
             waiter.callback(None)
 
     async def _close_store(self) -> None:
-        store, self.store, self.writer = self.store, None, None
+        """Release the store (``self.store`` stays readable, e.g. its ``uri``)."""
+        store, self.writer = self.store, None
         if store is not None:
             # may stop the embedded server: seconds, so not on the reactor thread
             await run_in_thread(store.close)

@@ -99,6 +99,8 @@ class MongoPipeline:
         self._waiters: list[Deferred[None]] = []
         self._timer: CallLaterResult | None = None
         self._closing = False
+        #: the connection failure that lost the database mid-crawl
+        self._lost: Exception | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MongoPipeline:
@@ -202,23 +204,32 @@ class MongoPipeline:
     async def _write(self, batch: list[Document]) -> None:
         assert self.writer is not None
         self.stats.inc_value(f"{STATS}/batches")
+        if self._lost is not None:
+            # the server already failed to answer for MONGO_CONNECT_TIMEOUT:
+            # fail the rest at once instead of waiting that long per batch
+            self._batch_failed(batch, self._lost)
+            return
         try:
             result = await run_in_thread(self.writer.write, batch)
         except Exception as exc:
-            keys = sorted({doc["_id"] for doc in batch})
-            logger.error(
-                "Could not store a batch of %d item(s), articles %s: %s",
-                len(batch),
-                keys,
-                exc,
-                exc_info=not isinstance(exc, PyMongoError),
-            )
-            self.stats.inc_value(f"{STATS}/write_errors", len(batch))
-            self._signal({}, dict.fromkeys(keys, str(exc)))
+            self._batch_failed(batch, exc)
             if isinstance(exc, ConnectionFailure):
+                self._lost = exc
                 self._store_lost(exc)
             return
         self._record(result)
+
+    def _batch_failed(self, batch: list[Document], exc: Exception) -> None:
+        keys = sorted({doc["_id"] for doc in batch})
+        logger.error(
+            "Could not store a batch of %d item(s), articles %s: %s",
+            len(batch),
+            keys,
+            exc,
+            exc_info=not isinstance(exc, PyMongoError),
+        )
+        self.stats.inc_value(f"{STATS}/write_errors", len(batch))
+        self._signal({}, dict.fromkeys(keys, str(exc)))
 
     def _record(self, result: BatchResult) -> None:
         for outcome, count in result.counts.items():

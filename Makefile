@@ -32,5 +32,9 @@ lint: venv
 	$(VENV)/bin/ruff format --check newscrawl tests bench
 	$(VENV)/bin/mypy newscrawl
 
+## crawl a generated replica (600 articles) and print per-field accuracy (exit 1 under target)
+eval: venv
+	$(VENV)/bin/newscrawl eval --articles 600
+
 clean:
 	rm -rf $(VENV) .newscrawl

@@ -88,6 +88,73 @@ def cmd_replica(args: argparse.Namespace) -> int:
     return int(replica_main(args.rest) or 0)
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Build a replica, crawl it into a fresh database and score every field against
+    the replica's expected articles; exit 1 when a field is under its target."""
+    import time
+
+    from newscrawl.evaluate import format_table, score, site_labels
+    from newscrawl.replica.build import build_site
+    from newscrawl.replica.process import ReplicaProcess
+    from newscrawl.runner import project_settings
+    from newscrawl.storage.client import open_store
+
+    data = Path(args.data_dir)
+    out = data / "eval"
+    site = out / f"site-{args.articles}-{args.seed}"
+    print(
+        f"building a replica of {args.articles} articles (seed {args.seed}) in {site} ...",
+        flush=True,
+    )
+    manifest = build_site(site, articles=args.articles, seed=args.seed)
+    lines = (site / "expected.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines if line]
+    expected = {r["key"]: r for r in records if r.get("reachable", True)}
+    labels = site_labels(site / "posts", records, manifest.get("article_posts", {}))
+    settings: dict[str, Any] = {
+        "LOG_LEVEL": args.loglevel,
+        "NEWSCRAWL_DATA_DIR": str(data),
+        "MONGO_DATABASE": args.database,
+    }
+    if args.mongo_uri:
+        settings["MONGO_URI"] = args.mongo_uri
+    store = open_store(project_settings(settings))  # held open: the crawl joins it
+    try:
+        store.client.drop_database(args.database)
+        started = time.perf_counter()
+        with ReplicaProcess.start(site, access_log=out / "replica-access.jsonl") as replica:
+            print(
+                f"crawling it through the replica proxy {replica.proxy_url} into {store.uri} "
+                f"database {args.database} ...",
+                flush=True,
+            )
+            for name in ("no_proxy", "NO_PROXY"):
+                os.environ.pop(name, None)
+            os.environ["http_proxy"] = os.environ["https_proxy"] = replica.proxy_url
+            code = _crawl("finews", settings, {}, str(out / "crawl-stats.json"))
+        seconds = time.perf_counter() - started
+        docs = list(store.db.articles.find())
+    finally:
+        store.close()
+    result = score(docs, expected, labels)
+    print()
+    print(format_table(result, variations=not args.no_variations))
+    report = {
+        "articles": args.articles,
+        "seed": args.seed,
+        "site": str(site),
+        "replica_articles": len(records),
+        "crawl_exit_code": code,
+        "crawl_seconds": round(seconds, 2),
+        **result.to_json(),
+    }
+    (out / "results.json").write_text(json.dumps(report, ensure_ascii=False, indent=1, default=str))
+    failures = result.failures()
+    print(f"\nresults: {out / 'results.json'}")
+    print("every field on target" if not failures else f"UNDER TARGET: {', '.join(failures)}")
+    return 1 if failures or code else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="newscrawl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -115,6 +182,20 @@ def build_parser() -> argparse.ArgumentParser:
     articles.add_argument("--limit", type=int, default=10)
     articles.add_argument("--mongo-uri")
     articles.set_defaults(func=cmd_articles)
+
+    evaluate = sub.add_parser("eval", help="crawl a generated replica and print per-field accuracy")
+    evaluate.add_argument("--articles", type=int, default=600)
+    evaluate.add_argument("--seed", type=int, default=1)
+    evaluate.add_argument("--data-dir", default=".newscrawl")
+    evaluate.add_argument(
+        "--database",
+        default="newscrawl_eval",
+        help="database the crawl stores into (dropped first)",
+    )
+    evaluate.add_argument("--mongo-uri", help="MongoDB URI (default: $MONGO_URI, else embedded)")
+    evaluate.add_argument("--no-variations", action="store_true", help="omit per-variation lines")
+    evaluate.add_argument("-L", "--loglevel", default="WARNING")
+    evaluate.set_defaults(func=cmd_eval)
 
     replica = sub.add_parser("replica", help="build or serve a replica of the site (see --help)",
                              add_help=False)

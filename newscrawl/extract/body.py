@@ -27,6 +27,7 @@ holders). One pass over the tree; no regular expression runs on the whole page.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ from newscrawl.extract.bylines import Byline, parse_byline, parse_dateline, spli
 from newscrawl.extract.sources import source_from_line, split_trailing_source
 from newscrawl.extract.text import EDGE_SPACE, clean_lines
 from newscrawl.sites.finews import SHARE_HOSTS, SITE_HOSTS
+
+logger = logging.getLogger(__name__)
 
 #: elements that start a new block (a paragraph, or a container of paragraphs)
 BLOCK_TAGS = frozenset(
@@ -62,6 +65,8 @@ EMPTY_LINK = "<>"
 _STYLE_SPACE_RE = re.compile(r"\s+")
 #: deeper than this, an element's text is taken flat (no Python recursion on hostile nesting)
 MAX_DEPTH = 64
+#: a src or href longer than this is not a link of this site (hostile or broken markup): ignored
+MAX_URL_CHARS = 4096
 _HIDDEN_STYLES = ("display:none", "visibility:hidden")
 
 
@@ -157,6 +162,15 @@ def _gather(node: Any, acc: _Inline, in_link: bool = False, depth: int = 0) -> N
                 acc.loose.append(child.tail)
 
 
+def _url_attr(node: Any, name: str) -> str:
+    """A URL attribute, stripped; empty when absent or over :data:`MAX_URL_CHARS`."""
+    value = str(node.get(name) or "")
+    if len(value) > MAX_URL_CHARS:
+        logger.debug("Ignored a %s of %d characters", name, len(value))
+        return ""
+    return value.strip(EDGE_SPACE)
+
+
 def _gather_element(node: Any, acc: _Inline, in_link: bool, depth: int = 0) -> None:
     tag = node.tag
     if tag in SKIP_TAGS or is_hidden(node):
@@ -168,7 +182,7 @@ def _gather_element(node: Any, acc: _Inline, in_link: bool, depth: int = 0) -> N
         acc.parts.append("\n")
         return
     if tag == "img":
-        src = str(node.get("src") or "").strip(EDGE_SPACE)
+        src = _url_attr(node, "src")
         if src:
             acc.images.append(src)
         return
@@ -182,7 +196,7 @@ def _gather_element(node: Any, acc: _Inline, in_link: bool, depth: int = 0) -> N
             acc.loose.append(node.text)
     _gather(node, acc, in_link or tag == "a", depth)
     if tag == "a":
-        href = str(node.get("href") or "").strip(EDGE_SPACE)
+        href = _url_attr(node, "href")
         acc.links.append((href, "".join(acc.parts[start:]).strip(EDGE_SPACE)))
     elif tag in ("td", "th"):
         acc.parts.append(" ")

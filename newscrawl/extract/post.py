@@ -19,6 +19,7 @@ from parsel import Selector
 
 from newscrawl.extract.body import BodyFields, extract_body
 from newscrawl.extract.dates import parse_datetime
+from newscrawl.extract.pages import classify_bad_page
 from newscrawl.extract.sources import source_from_tag
 from newscrawl.extract.text import EDGE_SPACE, clean_lines, first_sentence
 from newscrawl.items import NEWS, NOTICE
@@ -207,8 +208,11 @@ def _declared_urls(selector: Selector) -> tuple[str | None, list[str]]:
 def parse_post_page(html: str, url: str) -> PostFields | None:
     """The fields of a post page; ``None`` for a page that is not a post (no
     ``<section>`` with an ``<h1>``: the home page, a 404 page, a category
-    page). Never raises on odd HTML."""
-    if not html or not html.strip():
+    page) and for a bad page (empty, truncated, too large, the 404 page
+    served as 200: see ``pages.classify_bad_page``). Never raises on odd HTML."""
+    reason = classify_bad_page(html)
+    if reason is not None:
+        logger.debug("Bad page (%s), not read: %s", reason, url)
         return None
     try:
         selector = Selector(text=html)

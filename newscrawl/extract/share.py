@@ -20,6 +20,7 @@ from parsel import Selector
 
 from newscrawl.extract.body import extract_body
 from newscrawl.extract.dates import date_from_id, parse_showtime
+from newscrawl.extract.pages import EMPTY, INVALID_JSON, MAX_PAGE_CHARS, NO_TEXT, TOO_LARGE
 from newscrawl.extract.post import (
     FROM_INFO_CODE,
     FROM_SHARE_JSON,
@@ -102,6 +103,9 @@ def parse_share_json(data: bytes | str) -> ShareFields | None:
     >>> parse_share_json("not json"), parse_share_json("[1, 2]"), parse_share_json('{"text": 5}')
     (None, None, None)
     """
+    if len(data) > MAX_PAGE_CHARS:
+        logger.debug("Share answer too large (%d)", len(data))
+        return None
     try:
         obj = _unwrap(json.loads(_decode(data)))
     except (ValueError, RecursionError):
@@ -125,6 +129,26 @@ def parse_share_json(data: bytes | str) -> ShareFields | None:
     if html:
         _read_body(share)
     return share
+
+
+def classify_bad_share(data: bytes | str) -> str | None:
+    """Why a share answer gives nothing (a stats key ``newscrawl/share/<reason>``),
+    or None when :func:`parse_share_json` reads it.
+
+    >>> classify_bad_share(b""), classify_bad_share(b"<html>502</html>"), classify_bad_share("{}")
+    ('empty', 'invalid_json', 'no_text')
+    >>> classify_bad_share('{"text": "<p>x</p>"}') is None
+    True
+    """
+    if not data or not data.strip():
+        return EMPTY
+    if len(data) > MAX_PAGE_CHARS:
+        return TOO_LARGE
+    try:
+        json.loads(_decode(data))
+    except (ValueError, RecursionError):
+        return INVALID_JSON
+    return NO_TEXT if parse_share_json(data) is None else None
 
 
 def _read_body(share: ShareFields) -> None:

@@ -123,8 +123,9 @@ def test_same_run_other_url_is_merged():
     assert doc["categories"] == ["a", "b"]
     assert doc["tags"] == ["甲新闻", "乙"]
     assert doc["version"] == 1
-    assert doc["first_seen_at"] == doc["updated_at"] == T0
-    assert doc["last_seen_at"] == T1
+    assert doc["first_seen_at"] == T0
+    # where it was seen changed: a reader sees a change, so updated_at moves
+    assert doc["last_seen_at"] == doc["updated_at"] == T1
 
 
 def test_same_run_keeps_the_richer_content():
@@ -143,12 +144,40 @@ def test_later_run_same_content_is_unchanged():
     stored, _, _ = merge(None, doc_of(), "r1", T0)
     doc, outcome, archive = merge(stored, doc_of(categories=["c"], outlinks=["x"]), "r2", T1)
     assert outcome == UNCHANGED and archive is None
-    assert doc["version"] == 1 and doc["updated_at"] == T0 and doc["first_seen_at"] == T0
-    assert doc["last_seen_at"] == T1 and doc["last_run_id"] == "r2"
+    assert doc["version"] == 1 and doc["first_seen_at"] == T0
+    assert doc["last_seen_at"] == doc["updated_at"] == T1 and doc["last_run_id"] == "r2"
     assert doc["categories"] == ["a", "c"]
     assert doc["outlinks"] == []  # only the unions and the sighting change
     changed = {k for k in doc if doc[k] != stored[k]}
-    assert changed == {"categories", "last_seen_at", "last_run_id"}
+    assert changed == {"categories", "last_seen_at", "updated_at", "last_run_id"}
+
+
+def test_later_run_seeing_nothing_new_changes_only_the_sighting():
+    stored, _, _ = merge(None, doc_of(), "r1", T0)
+    doc, outcome, _ = merge(stored, doc_of(), "r2", T1)
+    assert outcome == UNCHANGED
+    changed = {k for k in doc if doc[k] != stored[k]}
+    assert changed == {"last_seen_at", "last_run_id"}
+    assert doc["updated_at"] == T0
+
+
+def test_journaled_sighting_written_later_keeps_its_sighting_time():
+    doc, outcome, _ = merge(None, doc_of(), "r1", T1, seen_at=T0)
+    assert outcome == INSERTED
+    assert doc["first_seen_at"] == doc["last_seen_at"] == T0
+    assert doc["updated_at"] == T1  # the write: what "updated since" follows
+
+
+def test_older_sighting_never_replaces_newer_content():
+    stored, _, _ = merge(None, doc_of(body="新的正文。"), "r2", T1)
+    doc, outcome, archive = merge(stored, doc_of(body="旧的。", categories=["z"]), "r1", T2, T0)
+    assert outcome == UNCHANGED and archive is None
+    assert doc["body"] == "新的正文。" and doc["version"] == 1
+    assert doc["categories"] == ["a", "z"]  # what it adds to where it was seen is kept
+    assert doc["last_seen_at"] == T1 and doc["last_run_id"] == "r2" and doc["updated_at"] == T2
+    # replaying it again changes nothing more
+    again, outcome, _ = merge(doc, doc_of(body="旧的。", categories=["z"]), "r1", T2, T0)
+    assert outcome == UNCHANGED and again == doc
 
 
 def test_later_run_changed_content_is_updated_and_archived():

@@ -192,37 +192,60 @@ def first_url(*docs: Mapping[str, Any]) -> str | None:
     return min(urls) if urls else None
 
 
+def _later(a: datetime | None, b: datetime) -> datetime:
+    return b if a is None or b > a else a
+
+
 def merge(
-    existing: Mapping[str, Any] | None, new: Mapping[str, Any], run_id: str, now: datetime
+    existing: Mapping[str, Any] | None,
+    new: Mapping[str, Any],
+    run_id: str,
+    now: datetime,
+    seen_at: datetime | None = None,
 ) -> tuple[Document, str, Document | None]:
     """The document to write for a new sighting ``new`` (from
     :func:`to_document`) of the stored ``existing`` (None: not stored yet),
     the outcome, and the previous version to archive (or None).
+
+    ``now`` is the time of the write, ``seen_at`` (default ``now``) the time
+    of the sighting: they differ when a sighting kept in the journal during
+    an outage is written later.
 
     - not stored: ``inserted``, version 1;
     - stored by this same run: ``merged`` (unions; the richer content);
     - stored by an earlier run, same content: ``unchanged`` (only
       ``last_seen_at``, ``last_run_id`` and the unions change);
     - stored by an earlier run, other content: ``updated``, version + 1, and
-      the previous document is returned for ``article_versions``.
+      the previous document is returned for ``article_versions``;
+    - stored from a sighting *later* than this one (a journaled sighting
+      written after a newer run stored the article): ``unchanged``, only the
+      unions; an old sighting never replaces newer content.
 
-    ``first_seen_at`` never changes; ``url`` is the :func:`first_url` of the
-    stored and the new one, whatever the crawl order.
+    ``first_seen_at`` never changes; ``last_seen_at`` never goes back;
+    ``updated_at`` is ``now`` whenever what a reader sees changes (content,
+    ``url``, ``urls``, ``categories``, ``tags``), so "updated since T" finds
+    every change; ``url`` is the :func:`first_url` of the stored and the new
+    one, whatever the crawl order.
 
     >>> t0, t1 = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC)
     >>> doc, outcome, old = merge(None, {"_id": "k", "body": "B", "urls": ["u1"]}, "run1", t0)
     >>> outcome, doc["version"], doc["first_seen_at"] == doc["updated_at"] == t0, old
     ('inserted', 1, True, None)
     >>> doc2, outcome, old = merge(doc, {"_id": "k", "body": "B", "urls": ["u2"]}, "run2", t1)
-    >>> outcome, doc2["version"], doc2["urls"], doc2["last_seen_at"] == t1, doc2["updated_at"] == t0
-    ('unchanged', 1, ['u1', 'u2'], True, True)
+    >>> outcome, doc2["version"], doc2["urls"], doc2["last_seen_at"] == doc2["updated_at"] == t1
+    ('unchanged', 1, ['u1', 'u2'], True)
     >>> doc3, outcome, old = merge(doc2, {"_id": "k", "body": "B2", "urls": ["u1"]}, "run3", t1)
     >>> outcome, doc3["version"], doc3["body"], old["article_id"], old["version"], old["body"]
     ('updated', 2, 'B2', 'k', 1, 'B')
     >>> merge(doc3, {"_id": "k", "body": "B", "urls": ["u3"]}, "run3", t1)[1]
     'merged'
+    >>> stale, outcome, _ = merge(doc3, {"_id": "k", "body": "old"}, "run0", t1, seen_at=t0)
+    >>> outcome, stale["body"], stale["last_seen_at"] == t1, stale["last_run_id"]
+    ('unchanged', 'B2', True, 'run3')
     """
     now_ms = to_bson_datetime(now)
+    seen_ms = to_bson_datetime(seen_at) if seen_at is not None else now_ms
+    assert now_ms is not None and seen_ms is not None
     if existing is None:
         doc = item_fields(new)
         for name in UNION_FIELDS:
@@ -231,8 +254,8 @@ def merge(
         doc.update(
             version=1,
             content_hash=content_hash(doc),
-            first_seen_at=now_ms,
-            last_seen_at=now_ms,
+            first_seen_at=seen_ms,
+            last_seen_at=seen_ms,
             updated_at=now_ms,
             last_run_id=run_id,
         )
@@ -240,12 +263,19 @@ def merge(
 
     old_hash = content_hash(existing)
     store = {name: existing.get(name) for name in STORE_FIELDS}
-    store.update(last_seen_at=now_ms, last_run_id=run_id, content_hash=old_hash)
+    store.update(content_hash=old_hash)
+    stored_seen = to_bson_datetime(existing.get("last_seen_at"))
+    other_run = existing.get("last_run_id") != run_id
+    stale = other_run and stored_seen is not None and stored_seen > seen_ms
+    if not stale:
+        store.update(last_seen_at=_later(stored_seen, seen_ms), last_run_id=run_id)
+
     if existing.get("last_run_id") == run_id:
         doc = combine(existing, new)
-        new_hash = content_hash(doc)
-        if new_hash != old_hash:
-            store.update(content_hash=new_hash, updated_at=now_ms)
+        if content_hash(doc) != old_hash:
+            store.update(content_hash=content_hash(doc))
+        if _seen_differently(existing, doc) or content_hash(doc) != old_hash:
+            store.update(updated_at=now_ms)
         return {**doc, **store}, MERGED, None
 
     unions: dict[str, Any] = {
@@ -254,11 +284,27 @@ def merge(
     url = first_url(existing, new)
     if url is not None:
         unions["url"] = url
-    if content_hash(new) == old_hash:
-        return {**item_fields(existing), **unions, **store}, UNCHANGED, None
+    if stale or content_hash(new) == old_hash:
+        doc = {**item_fields(existing), **unions}
+        if _seen_differently(existing, doc):
+            store.update(updated_at=now_ms)
+        return {**doc, **store}, UNCHANGED, None
 
     previous: Document = {name: value for name, value in existing.items() if name != "_id"}
     previous.update(article_id=existing["_id"], version=existing.get("version"), archived_at=now_ms)
     version = int(existing.get("version") or 0) + 1
     store.update(version=version, content_hash=content_hash(new), updated_at=now_ms)
     return {**item_fields(new), **unions, **store}, UPDATED, previous
+
+
+def _seen_differently(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """True when where the article was seen (``url`` and the unions) changed.
+
+    >>> _seen_differently({"urls": ["a"], "url": "a"}, {"urls": ["a", "b"], "url": "a"})
+    True
+    >>> _seen_differently({"urls": ["a"]}, {"urls": ["a"], "tags": []})
+    False
+    """
+    return any(
+        (before.get(name) or None) != (after.get(name) or None) for name in (*UNION_FIELDS, "url")
+    )

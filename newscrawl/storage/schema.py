@@ -3,7 +3,8 @@
 ``article.schema.json`` (next to this module) is the one description of a
 stored article: downstream databases read it as JSON Schema, and
 :func:`mongo_validator` turns it into the ``$jsonSchema`` validator of the
-``articles`` collection, so the two cannot drift apart.
+``articles`` collection, so the two cannot drift apart. Creating and
+upgrading the collections is :mod:`newscrawl.storage.migrations`' job.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ logger = logging.getLogger(__name__)
 
 ARTICLES = "articles"
 ARTICLE_VERSIONS = "article_versions"
+#: documents that could not be stored, with the reason (see ``rejected.py``)
+ARTICLES_REJECTED = "articles_rejected"
+#: what the database is at: schema version, validator, migrations applied
+META = "newscrawl_meta"
 SCHEMA_FILE = Path(__file__).with_name("article.schema.json")
 
 #: JSON Schema keywords MongoDB's ``$jsonSchema`` accepts (it rejects others,
@@ -52,12 +57,18 @@ ARTICLE_INDEXES = [
     IndexModel([("updated_at", ASCENDING)], name="updated_at_1"),
     IndexModel([("urls", ASCENDING)], name="urls_1"),
 ]
+#: exports page through articles in (updated_at, _id) order from a watermark
+EXPORT_INDEX = IndexModel([("updated_at", ASCENDING), ("_id", ASCENDING)], name="updated_at_id")
 VERSION_INDEXES = [
     IndexModel(
         [("article_id", ASCENDING), ("version", ASCENDING)],
         name="article_id_version",
         unique=True,
     ),
+]
+REJECTED_INDEXES = [
+    IndexModel([("rejected_at", ASCENDING)], name="rejected_at_1"),
+    IndexModel([("article_id", ASCENDING)], name="article_id_1"),
 ]
 VALIDATION = {"validationLevel": "strict", "validationAction": "error"}
 _UNAUTHORIZED = 13
@@ -105,29 +116,16 @@ def mongo_validator(schema: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def ensure_collections(db: Database[Any], schema: Mapping[str, Any] | None = None) -> None:
-    """Create ``articles`` (with the validator) and ``article_versions`` and
-    their indexes when missing; update the validator when the schema changed.
-    Safe to call on every start and from several processes at once."""
-    options = {"validator": mongo_validator(schema or load_schema()), **VALIDATION}
-    current = {
-        info["name"]: info.get("options", {})
-        for info in db.list_collections(filter={"name": {"$in": [ARTICLES, ARTICLE_VERSIONS]}})
-    }
-    if ARTICLES not in current:
-        if not _create(db, ARTICLES, options):
-            _update_validator(db, options)
-        else:
-            logger.info("Created collection %s.%s", db.name, ARTICLES)
-    elif any(current[ARTICLES].get(name) != value for name, value in options.items()):
-        _update_validator(db, options)
-    if ARTICLE_VERSIONS not in current:
-        _create(db, ARTICLE_VERSIONS, {})
-    db[ARTICLES].create_indexes(ARTICLE_INDEXES)
-    db[ARTICLE_VERSIONS].create_indexes(VERSION_INDEXES)
+    """Bring the collections, indexes and validator up to date: see
+    :func:`newscrawl.storage.migrations.ensure_collections`."""
+    from newscrawl.storage.migrations import ensure_collections as migrate
+
+    migrate(db, schema)
 
 
-def _create(db: Database[Any], name: str, options: Mapping[str, Any]) -> bool:
-    """Create the collection; False when another process just did."""
+def create_collection(db: Database[Any], name: str, options: Mapping[str, Any]) -> bool:
+    """Create the collection; False when it exists (another process just
+    created it)."""
     try:
         db.create_collection(name, **options)
     except CollectionInvalid:
@@ -139,7 +137,9 @@ def _create(db: Database[Any], name: str, options: Mapping[str, Any]) -> bool:
     return True
 
 
-def _update_validator(db: Database[Any], options: Mapping[str, Any]) -> None:
+def update_validator(db: Database[Any], options: Mapping[str, Any]) -> bool:
+    """Install the validator in ``options`` on ``articles`` (``collMod``);
+    False (with a warning) when this user may not."""
     try:
         db.command("collMod", ARTICLES, **options)
     except OperationFailure as exc:
@@ -152,5 +152,6 @@ def _update_validator(db: Database[Any], options: Mapping[str, Any]) -> None:
             ARTICLES,
             exc,
         )
-    else:
-        logger.info("Updated the validator of %s.%s", db.name, ARTICLES)
+        return False
+    logger.info("Updated the validator of %s.%s", db.name, ARTICLES)
+    return True

@@ -10,6 +10,10 @@ for a new one), so a concurrent writer
 guarded upsert then matches nothing and its insert fails on a unique index;
 when the document's version is no longer the one read, that document is read
 again and merged again, a bounded number of times.
+
+A write the server applied but did not acknowledge as the write concern asks
+raises :class:`UnacknowledgedWrite` for the whole batch: the caller treats it
+as transient and writes the batch again (merging is idempotent) or journals it.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 
 from pymongo import ReplaceOne
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, OperationFailure
 
 from newscrawl.storage.documents import MERGED, Document, combine, merge
 from newscrawl.storage.schema import ARTICLE_VERSIONS, ARTICLES
@@ -39,6 +43,12 @@ DEFAULT_MAX_ATTEMPTS = 5
 GUARD_FIELDS = ("version", "last_seen_at", "last_run_id")
 #: "no document" when comparing what was read with what is there
 MISSING = object()
+
+
+class UnacknowledgedWrite(OperationFailure):
+    """The write concern was not satisfied (e.g. ``w: majority`` timed out):
+    the documents may or may not be stored, so the batch must be written
+    again; writing a batch twice changes nothing more."""
 
 
 def _stamp(doc: Document | None) -> Any:
@@ -83,9 +93,10 @@ class ArticleWriter:
         self.run_id = run_id
         self.max_attempts = max(1, max_attempts)
 
-    def write(self, docs: Sequence[Document]) -> BatchResult:
-        """Store ``docs``. Per-document failures are in the result; a failure
-        of the whole batch (connection lost) raises a pymongo error."""
+    def write(self, docs: Sequence[Document], seen_at: datetime | None = None) -> BatchResult:
+        """Store ``docs``, sighted at ``seen_at`` (default: now). Per-document
+        failures are in the result; a failure of the whole batch (connection
+        lost, write concern not satisfied) raises a pymongo error."""
         started = time.monotonic()
         result = BatchResult()
         pending: dict[str, Document] = {}
@@ -96,7 +107,7 @@ class ArticleWriter:
             pending[key] = combine(pending[key], doc) if key in pending else doc
         archives: list[Document] = []
         for attempt in range(1, self.max_attempts + 1):
-            lost = self._write_once(pending, items, result, archives)
+            lost = self._write_once(pending, items, result, archives, seen_at)
             pending = {key: pending[key] for key in lost}
             if not pending:
                 break
@@ -122,6 +133,7 @@ class ArticleWriter:
         items: Counter[str],
         result: BatchResult,
         archives: list[Document],
+        seen_at: datetime | None,
     ) -> set[str]:
         """One read + one bulk write of ``pending``; returns the keys that lost
         a race and must be redone."""
@@ -133,7 +145,7 @@ class ArticleWriter:
         read_versions: dict[str, Any] = {}
         for key, new in pending.items():
             old = existing.get(key)
-            doc, outcome, archive = merge(old, new, self.run_id, now)
+            doc, outcome, archive = merge(old, new, self.run_id, now, seen_at)
             if old is None:
                 guard: Document = {"_id": key, "version": {"$exists": False}}
             else:
@@ -161,9 +173,9 @@ class ArticleWriter:
             if concern_errors:
                 # applied but not acknowledged as asked: not known to be stored
                 message = "; ".join(_describe(error) for error in concern_errors)
-                for key in keys:
-                    if key not in lost:
-                        failed.setdefault(key, f"write concern not satisfied: {message}")
+                raise UnacknowledgedWrite(
+                    f"write concern not satisfied: {message}", details=exc.details
+                ) from exc
         for key in keys:
             if key in lost:
                 continue

@@ -7,6 +7,7 @@ A built site folder::
     site.json         site-wide settings (now, category titles, ...)
     www/<host>/<path> every page as a static file (nginx can serve this tree)
     expected.jsonl    the expected articles (build_site only)
+    faults.json       the fault plan (build_site(..., faults=RATE) or plan_faults)
     manifest.json     counts, seed, page list
     tls/replica.pem   the proxy's certificate (made by the server on first use)
 
@@ -36,6 +37,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from newscrawl.replica import render
+from newscrawl.replica.faults import FAULTS_FILE, plan_faults
 from newscrawl.replica.generate import generate
 from newscrawl.replica.posts import (
     category_page_path,
@@ -253,6 +255,8 @@ EXPECTED_FIELDS = (
     "share_url",
     "origin_url",
     "reachable",
+    "storable",
+    "faults",
     "near_duplicate_of",
 )
 
@@ -271,6 +275,8 @@ def build_site(
     now: datetime | None = None,
     *,
     days: float = 3.0,
+    faults: float | None = None,
+    fault_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Generate ``articles`` articles, add the real sample posts, and build the site.
 
@@ -280,6 +286,12 @@ def build_site(
     when it exists; otherwise they are left out of ``expected.jsonl`` and
     the manifest says ``"samples_expected": false``. Deterministic for a
     given ``seed`` and ``now`` (default :data:`DEFAULT_NOW`).
+
+    ``faults``: plan faults for at least that fraction of the site's URLs
+    (:func:`newscrawl.replica.faults.plan_faults`, with ``fault_options`` as
+    keyword arguments); the manifest's ``faults`` gives the plan's counts.
+    Without it, an earlier plan is removed and every article's ``storable``
+    is its ``reachable``.
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -311,7 +323,8 @@ def build_site(
     records: list[dict[str, Any]] = []
     for record in generated.expected:
         files = generated.article_posts[record["key"]]
-        record["reachable"] = any(f in reached_files for f in files)
+        record["reachable"] = record["storable"] = any(f in reached_files for f in files)
+        record["faults"] = []
         records.append({k: record.get(k) for k in EXPECTED_FIELDS})
     sample_records = _sample_expected(samples_dir)
     if sample_records is not None:
@@ -323,6 +336,8 @@ def build_site(
         for record in sample_records:
             record.setdefault("near_duplicate_of", None)
             record["reachable"] = sample_urls.get(record.get("url", "")) in reached_files
+            record["storable"] = record["reachable"]
+            record["faults"] = []
             records.append(
                 {k: record.get(k) for k in EXPECTED_FIELDS}
                 | {k: v for k, v in record.items() if k not in EXPECTED_FIELDS}
@@ -353,6 +368,15 @@ def build_site(
         }
     )
     manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    plan_path = out_dir / FAULTS_FILE
+    if plan_path.exists():
+        plan_path.unlink()
+    if faults is not None:
+        plan = plan_faults(out_dir, seed=seed, rate=faults, **(fault_options or {}))
+        manifest["faults"] = plan.counts
+        manifest_path.write_text(
+            json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8"
+        )
     logger.info("built replica site %s: %s", out_dir, counts)
     return {
         **manifest,

@@ -1,11 +1,13 @@
 """Command line of the replica: ``build`` a site, ``serve`` it as a proxy.
 
-``python -m newscrawl.replica build --articles N --seed S --out DIR [--now ISO]``
-builds a site and prints a one-line summary.
+``python -m newscrawl.replica build --articles N --seed S --out DIR [--now ISO] [--faults RATE]``
+builds a site (with a fault plan for at least RATE of its URLs) and prints a
+one-line summary.
 
-``python -m newscrawl.replica serve --site DIR --port 0 [--access-log FILE]``
+``python -m newscrawl.replica serve --site DIR --port 0 [--access-log FILE] [--no-faults]``
 prints exactly one line, ``replica proxy listening on 127.0.0.1:PORT``, once
-bound, then serves until SIGTERM or SIGINT and exits 0.
+bound, then serves until SIGTERM or SIGINT and exits 0. A site's fault plan
+(``faults.json``) is applied unless ``--no-faults``.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ logger = logging.getLogger(__name__)
 READY_LINE = "replica proxy listening on 127.0.0.1:{port}"
 
 
-async def _serve(site: Path, port: int, access_log: Path | None) -> None:
-    server = ReplicaServer(site, access_log)
+async def _serve(site: Path, port: int, access_log: Path | None, faults: bool = True) -> None:
+    server = ReplicaServer(site, access_log, faults=faults)
     bound = await server.start(port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -56,27 +58,44 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--site", type=Path, required=True)
     serve.add_argument("--port", type=int, default=0)
     serve.add_argument("--access-log", type=Path, default=None)
+    serve.add_argument("--no-faults", action="store_true", help="ignore the site's fault plan")
 
     build = sub.add_parser("build", help="generate and build a replica site")
     build.add_argument("--articles", type=int, default=300)
     build.add_argument("--seed", type=int, default=1)
     build.add_argument("--out", type=Path, required=True)
     build.add_argument("--now", type=_parse_now, default=None, help="ISO time with offset")
+    build.add_argument(
+        "--faults",
+        type=float,
+        default=None,
+        metavar="RATE",
+        help="plan faults for RATE of the URLs",
+    )
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
     if args.command == "serve":
         if not (args.site / "www").is_dir():
             parser.error(f"{args.site} has no www/ folder: build the site first")
-        asyncio.run(_serve(args.site, args.port, args.access_log))
+        asyncio.run(_serve(args.site, args.port, args.access_log, faults=not args.no_faults))
         return 0
     from newscrawl.replica.build import build_site
 
-    manifest = build_site(args.out, articles=args.articles, seed=args.seed, now=args.now)
+    manifest = build_site(
+        args.out, articles=args.articles, seed=args.seed, now=args.now, faults=args.faults
+    )
     counts = manifest["counts"]
     print(
         f"built {args.out}: {counts['articles']} articles, {counts['posts']} posts, "
         f"{counts['pages']} pages (seed {args.seed}) in {manifest['build_seconds']:.2f}s",
         flush=True,
     )
+    if "faults" in manifest:
+        plan = manifest["faults"]
+        print(
+            f"fault plan: {plan['faulty_urls']} of {plan['site_urls']} URLs faulty, "
+            f"{plan['fail_for_good']} fail for good, {plan['storable']} articles storable",
+            flush=True,
+        )
     return 0

@@ -59,8 +59,10 @@ class ReplicaProcess:
         *,
         timeout: float = 30.0,
         log_level: str = "WARNING",
+        faults: bool = True,
     ) -> ReplicaProcess:
-        """Launch the server on a free port and wait for its ready line."""
+        """Launch the server on a free port and wait for its ready line
+        (``faults=False``: ignore the site's fault plan)."""
         cmd = [
             sys.executable,
             "-m",
@@ -75,6 +77,8 @@ class ReplicaProcess:
         ]
         if access_log is not None:
             cmd += ["--access-log", str(access_log)]
+        if not faults:
+            cmd.append("--no-faults")
         stderr = tempfile.TemporaryFile()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr)
         assert proc.stdout is not None

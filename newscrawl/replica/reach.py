@@ -14,6 +14,8 @@ from __future__ import annotations
 import html
 import re
 from collections import deque
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from urllib.parse import unquote, urljoin, urlsplit
 
 from newscrawl.replica.kramdown import render_markdown
@@ -37,7 +39,7 @@ def content_links(body: str) -> list[str]:
     return [html.unescape(m[1]) for m in _HREF_RE.finditer(render_markdown(body))]
 
 
-def _page_key(url: str) -> tuple[str, str] | None:
+def page_key(url: str) -> tuple[str, str] | None:
     """The page a URL on the site names: ("home", ""), ("category", slug), ("folder", slug),
     ("post", path) or None for other hosts."""
     parts = urlsplit(url)
@@ -55,22 +57,42 @@ def _page_key(url: str) -> tuple[str, str] | None:
     return ("post", parts.path)
 
 
-def reachable_posts(site: Site) -> set[int]:
-    """``id()`` of every post reachable from the home page through ``<a href>`` links."""
+#: a page of the link graph: ("home", ""), ("category", slug), ("folder", slug), ("post", path)
+PageKey = tuple[str, str]
+
+
+@dataclass
+class Walk:
+    """What a link-following crawler reaches: ``id()`` of the posts it can store, and
+    every page it fetches (blocked pages included: fetched, but they give nothing)."""
+
+    posts: set[int] = field(default_factory=set)
+    pages: set[PageKey] = field(default_factory=set)
+
+
+def walk(site: Site, blocked: Collection[PageKey] = frozenset()) -> Walk:
+    """Walk the link graph from the home page.
+
+    A ``blocked`` page (one that fails for good or is a bad page) is fetched but
+    yields no links, and a blocked post is not stored. A category page and its
+    folder form are one page to a crawler (one canonical URL), so block both.
+    """
     by_path = {site.path(p): p for p in site.posts}
     categories = site.categories()
-    start = ("home", "")
-    seen: set[tuple[str, str]] = {start}
-    queue: deque[tuple[str, str]] = deque([start])
-    reached: set[int] = set()
+    start: PageKey = ("home", "")
+    result = Walk(pages={start})
+    queue: deque[PageKey] = deque([start])
 
-    def visit(key: tuple[str, str] | None) -> None:
-        if key is not None and key not in seen:
-            seen.add(key)
+    def visit(key: PageKey | None) -> None:
+        if key is not None and key not in result.pages:
+            result.pages.add(key)
             queue.append(key)
 
     while queue:
-        kind, value = queue.popleft()
+        key = queue.popleft()
+        if key in blocked:
+            continue
+        kind, value = key
         if kind == "home":
             for posts in site.tags().values():
                 for post in posts[: site.config.home_per_tag]:
@@ -80,8 +102,13 @@ def reachable_posts(site: Site) -> set[int]:
                 visit(("post", site.path(post)))
         elif kind == "post" and value in by_path:
             found: Post = by_path[value]
-            reached.add(id(found))
+            result.posts.add(id(found))
             base = site.url(found)
             for href in content_links(found.body):
-                visit(_page_key(urljoin(base, href)))
-    return reached
+                visit(page_key(urljoin(base, href)))
+    return result
+
+
+def reachable_posts(site: Site) -> set[int]:
+    """``id()`` of every post reachable from the home page through ``<a href>`` links."""
+    return walk(site).posts

@@ -24,7 +24,13 @@ serves ``/x.html`` when that exists (as GitHub Pages does). Responses carry
 file's mtime) and ``ETag`` (a hash of the bytes); a matching
 ``If-None-Match`` (or, without one, a not-older ``If-Modified-Since``) gets
 304. Every request is written to the access log (JSON lines: ``time``,
-``method``, ``url``, ``status``, ``bytes``).
+``method``, ``url``, ``status``, ``bytes``, ``agent``, and ``fault`` when one
+was applied; a reset connection is logged with status 0).
+
+A site with a fault plan (``faults.json``, see :mod:`newscrawl.replica.faults`)
+is served with its faults: error statuses for the first tries, resets, slow
+answers, re-encoded pages, bad pages, traps and the plan's ``robots.txt``
+(``ReplicaServer(..., faults=False)`` serves the clean site).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import hashlib
+import html
 import json
 import logging
 import os
@@ -44,7 +51,38 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from newscrawl.replica.faults import (
+    CALENDAR_RE,
+    CHARSET,
+    EMPTY,
+    ENORMOUS,
+    GONE,
+    GZIP_BOMB,
+    HOP_RE,
+    INVALID_JSON,
+    JUMP_RE,
+    JUMP_TARGET,
+    PAGINATION_RE,
+    REDIRECT_LOOP,
+    RESET,
+    SLOW,
+    SOFT_404,
+    STATUS,
+    TRUNCATED,
+    Fault,
+    FaultPlan,
+    calendar_previous,
+    cut_json,
+    enormous_page,
+    fault_key,
+    gzip_bomb,
+    reencode,
+    trap_page,
+    truncate_html,
+    url_key,
+)
 from newscrawl.replica.site import (
+    ALIAS_HOST,
     HOST_TREES,
     MAIN_HOST,
     SHARE_HOST,
@@ -70,12 +108,17 @@ CONTENT_TYPES = {
 REASONS = {
     200: "OK",
     301: "Moved Permanently",
+    302: "Found",
     304: "Not Modified",
     400: "Bad Request",
     404: "Not Found",
     405: "Method Not Allowed",
+    410: "Gone",
     431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
     502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
 }
 
 
@@ -96,6 +139,16 @@ class Response:
     body: bytes = b""
     content_type: str = "text/html; charset=utf-8"
     headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Served:
+    """A response and how the connection delivers it (faults)."""
+
+    response: Response
+    delay: float = 0.0  # seconds before answering
+    reset: str | None = None  # "before": close without a byte; "mid": close half way through
+    fault: str | None = None  # the fault applied (for the access log)
 
 
 def parse_etags(value: str) -> set[str]:
@@ -158,11 +211,15 @@ class FileCache:
 class ReplicaServer:
     """Serves ``site_dir/www`` as a proxy for the replica hosts (see module doc)."""
 
-    def __init__(self, site_dir: Path, access_log: Path | None = None) -> None:
+    def __init__(
+        self, site_dir: Path, access_log: Path | None = None, *, faults: bool = True
+    ) -> None:
         self.site_dir = Path(site_dir)
         self.www = self.site_dir / WWW_DIR
         self.access_log_path = access_log
         self.files = FileCache()
+        plan = FaultPlan.load(self.site_dir) if faults else None
+        self.faults = FaultInjector(plan, self) if plan is not None else None
         self._log: IO[str] | None = None
         self._server: asyncio.Server | None = None
         self._tls: ssl.SSLContext | None = None
@@ -196,16 +253,27 @@ class ReplicaServer:
 
     # -- logging -----------------------------------------------------------
 
-    def _access(self, method: str, url: str, status: int, size: int) -> None:
+    def _access(
+        self,
+        method: str,
+        url: str,
+        status: int,
+        size: int,
+        agent: str | None = None,
+        fault: str | None = None,
+    ) -> None:
         if self._log is None:
             return
-        record = {
+        record: dict[str, object] = {
             "time": datetime.now(tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "method": method,
             "url": url,
             "status": status,
             "bytes": size,
+            "agent": agent,
         }
+        if fault:
+            record["fault"] = fault
         self._log.write(json.dumps(record, ensure_ascii=False) + "\n")
 
     # -- connections -------------------------------------------------------
@@ -266,9 +334,26 @@ class ReplicaServer:
                 authority = headers.get("host", "") or (tunnel_host or "")
                 path_qs = target
             url = f"{req_scheme}://{authority}{path_qs}"
-            response = self.route(method, split_host(authority), path_qs, headers)
+            host = split_host(authority)
+            response = self.route(method, host, path_qs, headers)
+            served = (
+                self.faults.apply(method, req_scheme, host, path_qs, response)
+                if self.faults is not None
+                else Served(response)
+            )
+            agent = headers.get("user-agent")
+            if served.delay:
+                await asyncio.sleep(served.delay)
+            if served.reset is not None:
+                sent = 0
+                if served.reset == "mid":
+                    sent = await self._send(writer, served.response, keep, partial=True)
+                self._access(method, url, 0, sent, agent, served.fault)
+                writer.transport.abort()
+                return
+            response = served.response
             sent = await self._send(writer, response, keep, head_only=method == "HEAD")
-            self._access(method, url, response.status, sent)
+            self._access(method, url, response.status, sent, agent, served.fault)
             if not keep:
                 return
 
@@ -298,8 +383,12 @@ class ReplicaServer:
         response: Response,
         keep: bool,
         head_only: bool = False,
+        partial: bool = False,
     ) -> int:
+        """Write the response; ``partial``: only half of the body (a reset follows)."""
         body = b"" if head_only or response.status == 304 else response.body
+        if partial:
+            body = body[: len(body) // 2]
         lines = [
             f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Unknown')}",
             "Server: replica",
@@ -389,3 +478,135 @@ class ReplicaServer:
         page = self.files.get(str(root / "404.html")) if root is not None else None
         body = page.body if page else b"<h1>404 Not Found</h1>\n"
         return Response(404, body, "text/html; charset=utf-8")
+
+
+class FaultInjector:
+    """Applies a :class:`~newscrawl.replica.faults.FaultPlan` to the server's answers.
+
+    Tries are counted per page (:func:`~newscrawl.replica.faults.fault_key`), so a
+    fault ``times=2`` fails the first two fetches of the page in any URL form.
+    """
+
+    def __init__(self, plan: FaultPlan, server: ReplicaServer) -> None:
+        self.plan = plan
+        self.server = server
+        self.rules: dict[str, Fault] = {}
+        for fault in plan.faults:
+            key = url_key(fault.url)
+            if key is not None:
+                self.rules[key] = fault
+        self.links: dict[str, list[str]] = {}
+        for page, hrefs in plan.links.items():
+            key = url_key(page)
+            if key is not None:
+                self.links[key] = hrefs
+        self.tries: dict[str, int] = {}
+        self._bodies: dict[tuple[str, int], bytes] = {}
+
+    def apply(
+        self, method: str, scheme: str, host: str, path_qs: str, response: Response
+    ) -> Served:
+        """The answer to a request, given the fault-free ``response``."""
+        tree = HOST_TREES.get(host) or (MAIN_HOST if host in LOCAL_HOSTS else None)
+        if tree is None or method not in ("GET", "HEAD"):
+            return Served(response)
+        raw_path, _, query = path_qs.partition("?")
+        path = unquote(raw_path, errors="replace")
+        if tree == MAIN_HOST:
+            if path == "/robots.txt" and self.plan.robots:
+                return Served(Response(200, self.plan.robots.encode(), CONTENT_TYPES[".txt"]))
+            if self.plan.traps:
+                trap = self._trap(scheme, host, path, query)
+                if trap is not None:
+                    return trap
+        key = fault_key(tree, raw_path, query)
+        tries = self.tries[key] = self.tries.get(key, 0) + 1
+        rule = self.rules.get(key)
+        if rule is None or (rule.times is not None and tries > rule.times):
+            return Served(self._with_links(key, response))
+        return self._fault(rule, scheme, host, raw_path, query, response)
+
+    # -- faults ----------------------------------------------------------------------
+
+    def _fault(
+        self, rule: Fault, scheme: str, host: str, raw_path: str, query: str, response: Response
+    ) -> Served:
+        kind = rule.kind
+        if kind == STATUS:
+            status = rule.status or 503
+            body = f"<html><body><h1>{status} {REASONS.get(status, '')}</h1></body></html>\n"
+            headers = [("Retry-After", str(rule.retry_after))] if rule.retry_after else []
+            return Served(Response(status, body.encode(), headers=headers), fault=kind)
+        if kind == RESET:
+            return Served(response, reset=rule.where or "before", fault=f"{kind}:{rule.where}")
+        if kind == SLOW:
+            return Served(response, delay=rule.delay or self.plan.slow_seconds, fault=kind)
+        if kind in (GONE, SOFT_404):
+            page = self.server._not_found(self.server.www / MAIN_HOST)
+            return Served(Response(404 if kind == GONE else 200, page.body), fault=kind)
+        if kind == REDIRECT_LOOP:
+            if scheme == "https" and host == MAIN_HOST:
+                location = f"http://{ALIAS_HOST}{raw_path}"
+            else:
+                location = f"https://{MAIN_HOST}{raw_path}"
+            return Served(Response(301, b"", headers=[("Location", location)]), fault=kind)
+        if response.status != 200:
+            return Served(response)
+        if kind == EMPTY:
+            return Served(Response(200, b"", response.content_type), fault=kind)
+        if kind == TRUNCATED:
+            return Served(Response(200, truncate_html(response.body)), fault=kind)
+        if kind == INVALID_JSON:
+            return Served(Response(200, cut_json(response.body), response.content_type), fault=kind)
+        if kind == CHARSET:
+            data, label = reencode(response.body, rule.charset or "gbk")
+            ctype = f"text/html; charset={rule.header}" if rule.header else "text/html"
+            return Served(Response(200, data, ctype), fault=f"{kind}:{label}:{rule.header}")
+        if kind == ENORMOUS:
+            size = rule.size or 0
+            cache = (kind, size)
+            if cache not in self._bodies:
+                self._bodies[cache] = enormous_page(response.body, size)
+            return Served(Response(200, self._bodies[cache]), fault=kind)
+        if kind == GZIP_BOMB:
+            size = rule.size or 0
+            cache = (kind, size)
+            if cache not in self._bodies:
+                self._bodies[cache] = gzip_bomb(size)
+            headers = [("Content-Encoding", "gzip")]
+            return Served(Response(200, self._bodies[cache], headers=headers), fault=kind)
+        logger.warning("unknown fault kind %r for %s", kind, rule.url)
+        return Served(response)
+
+    def _with_links(self, key: str, response: Response) -> Response:
+        hrefs = self.links.get(key)
+        if not hrefs or response.status != 200 or b"</section>" not in response.body:
+            return response
+        extra = "".join(f'<li><a href="{html.escape(h)}">更多</a></li>' for h in hrefs)
+        body = response.body.replace(
+            b"</section>", f'<ul class="more">{extra}</ul>\n</section>'.encode(), 1
+        )
+        kept = [(k, v) for k, v in response.headers if k not in ("ETag", "Last-Modified")]
+        return Response(200, body, response.content_type, kept)
+
+    # -- traps -------------------------------------------------------------------------
+
+    def _trap(self, scheme: str, host: str, path: str, query: str) -> Served | None:
+        page = PAGINATION_RE.match(path)
+        if page:
+            n = int(page[1])
+            html_text = trap_page(f"第{n}页", f"/page{n + 1}/")
+            return Served(Response(200, html_text.encode()), fault="trap:pagination")
+        day = CALENDAR_RE.match(path)
+        if day:
+            prev = calendar_previous(int(day[1]), int(day[2]), int(day[3]))
+            html_text = trap_page(f"{day[1]}年{day[2]}月{day[3]}日", prev)
+            return Served(Response(200, html_text.encode()), fault="trap:calendar")
+        if HOP_RE.match(path):
+            n = int((parse_qs(query).get("n") or ["0"])[0] or 0)
+            location = f"{scheme}://{host}{path}?n={n + 1}"
+            return Served(Response(302, b"", headers=[("Location", location)]), fault="trap:hop")
+        if JUMP_RE.match(path):
+            headers = [("Location", JUMP_TARGET)]
+            return Served(Response(302, b"", headers=headers), fault="trap:jump")
+        return None

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pymongo import monitoring
+from pymongo import MongoClient, monitoring
 from scrapy import Spider
 
 from newscrawl.pipelines.mongo import STORE_UNAVAILABLE
@@ -292,7 +292,8 @@ def test_two_runs_insert_merge_unchanged_update(mongo_settings, mongo_db):
     assert one["categories"] == ["dazhongribao", "other"]
     assert one["tags"] == ["大众日报新闻", "其他新闻"]
     assert one["first_seen_at"] < one["last_seen_at"]
-    assert one["updated_at"] == one["first_seen_at"]
+    # run 1 added a URL (a change), run 2 only saw it again (not one)
+    assert one["first_seen_at"] <= one["updated_at"] < one["last_seen_at"]
     assert one["published_at"] == datetime(2024, 1, 1, 2, 1, tzinfo=UTC)
 
     two = docs["finews:NW202401010000000002"]
@@ -362,20 +363,37 @@ def test_other_event_loops(mongo_settings, mongo_db, reactor):
     assert mongo_db.articles.count_documents({}) == 5
 
 
-def test_invalid_item_is_a_counted_logged_write_error(mongo_settings, mongo_db):
-    bad = article(2, kind="rumour")  # not in the schema's enum: the validator refuses it
-    (result,) = crawl({**mongo_settings}, [{"items": [article(1), bad, article(3)]}])
+def test_refused_items_go_to_articles_rejected_with_their_reason(mongo_settings, mongo_db):
+    bad = article(2, kind="rumour")  # not in the schema's enum: refused before the server
+    # another article claiming article 1's info_code: the server's unique index refuses it
+    clash = article(3, info_code="NW202401010000000001")
+    (result,) = crawl({**mongo_settings}, [{"items": [article(1), bad, clash, article(4)]}])
     stats = store_stats(result)
     assert stats["inserted"] == 2
-    assert stats["write_errors"] == 1
-    assert "Article finews:NW202401010000000002 was not stored" in result["log"]
+    assert stats.get("write_errors", 0) == 0  # nothing lost: refused and recorded
+    assert stats["rejected/store"] == 1 and stats["rejected/server"] == 1
+    assert "Rejected article finews:NW202401010000000002 (store)" in result["log"]
+    assert "The database refused article finews:NW202401010000000003" in result["log"]
     assert mongo_db.articles.count_documents({}) == 2
+    rejected = {doc["article_id"]: doc for doc in mongo_db.articles_rejected.find()}
+    assert set(rejected) == {"finews:NW202401010000000002", "finews:NW202401010000000003"}
+    store = rejected["finews:NW202401010000000002"]
+    assert store["stage"] == "store"
+    assert store["reason"] == "kind: 'rumour' is not one of ['news', 'notice']"
+    assert store["url"] == bad["url"] and store["document"]["kind"] == "rumour"
+    server = rejected["finews:NW202401010000000003"]
+    assert server["stage"] == "server" and server["error"] == "11000"
+    assert server["run_id"] == stats["run_id"]
 
 
-def test_item_without_key_is_dropped(mongo_settings, mongo_db):
+def test_item_without_key_is_dropped_and_recorded(mongo_settings, mongo_db):
     (result,) = crawl({**mongo_settings}, [{"items": [article(1, key=""), article(2)]}])
     assert result["stats"]["item_dropped_reasons_count/UnstorableItem"] == 1
     assert store_stats(result)["inserted"] == 1
+    (rejected,) = mongo_db.articles_rejected.find()
+    assert rejected["stage"] == "store" and rejected["error"] == "UnstorableItem"
+    assert rejected["article_id"] is None and rejected["url"] == article(1)["url"]
+    assert "article has no key" in rejected["reason"]
 
 
 @pytest.fixture
@@ -410,34 +428,56 @@ def test_disabled_pipeline_is_not_configured(mongo_settings, mongo_db):
     assert mongo_settings["MONGO_DATABASE"] not in mongo_db.client.list_database_names()
 
 
-def test_database_lost_mid_crawl_closes_the_crawl_loudly(tmp_path):
+def test_database_lost_for_good_keeps_articles_in_the_journal_for_the_next_crawl(tmp_path):
+    """The server dies after the first article and stays down: the crawl
+    finishes, the rest waits in the journal; the next crawl, once the server
+    is back where it was, replays it first. Every article stored once."""
+    data_dir = tmp_path / ".newscrawl"
+    settings = {
+        "MONGO_DATABASE": "lost",
+        "MONGO_CONNECT_TIMEOUT": 1,
+        "MONGO_BATCH_SIZE": 1,
+        "MONGO_RETRY_BACKOFF": 0.05,
+        "MONGO_RECONNECT_SECONDS": 0.5,
+        "NEWSCRAWL_DATA_DIR": str(data_dir),
+        # the server is SIGKILLed: only journaled (j) writes survive that
+        "MONGO_WRITE_CONCERN_J": True,
+    }
     with EmbeddedMongo(tmp_path / "mongo") as server:
-        uri = server.uri
+        uri, port = server.uri, server.port
         assert uri is not None and server.pid is not None
         first = article(1)
-        (result,) = crawl(
-            {
-                "MONGO_URI": server.uri,
-                "MONGO_DATABASE": "lost",
-                "MONGO_CONNECT_TIMEOUT": 1,
-                "MONGO_BATCH_SIZE": 1,
-            },
+        (lost,) = crawl(
+            {**settings, "MONGO_URI": uri},
             [
                 {
                     "items": [first, article(2), article(3)],
                     "kill_pid": server.pid,
-                    "linger": 60,
-                    "wait_for": {"uri": server.uri, "database": "lost", "key": first["key"]},
+                    "linger": 2,
+                    "wait_for": {"uri": uri, "database": "lost", "key": first["key"]},
                 }
             ],
         )
-    stats = store_stats(result)
-    assert result["stats"]["finish_reason"] == STORE_UNAVAILABLE
+    stats = store_stats(lost)
+    assert lost["stats"]["finish_reason"] == "finished"
     assert stats["inserted"] == 1
-    assert stats["write_errors"] == 2
-    assert f"lost MongoDB at {uri}" in stats["error"]
-    assert "Lost the article store" in result["log"]
-    assert (
-        "Could not store a batch of 1 item(s), articles ['finews:NW202401010000000002']"
-        in (result["log"])
-    )
+    assert stats["journaled"] == 2 and stats["journal_pending"] == 2
+    assert stats["outages"] == 1 and stats.get("write_errors", 0) == 0
+    assert f"MongoDB at {uri} is unreachable" in lost["log"]
+    assert "the next crawl on this database replays them" in lost["log"]
+    journal = list((data_dir / "journal").glob("*/*.jsonl"))
+    assert len(journal) == 1
+
+    with EmbeddedMongo(tmp_path / "mongo", port=port) as server:
+        assert server.uri == uri
+        (after,) = crawl({**settings, "MONGO_URI": uri}, [{"items": [article(4)]}])
+        client: Any = MongoClient(uri, tz_aware=True)
+        try:
+            keys = sorted(doc["_id"] for doc in client.lost.articles.find())
+        finally:
+            client.close()
+    stats = store_stats(after)
+    assert stats["replayed"] == 2 and stats["inserted"] == 1 + 2
+    assert stats["journal_pending"] == 0
+    assert keys == [article(n)["key"] for n in range(1, 5)]
+    assert not list((data_dir / "journal").glob("*/*.jsonl"))

@@ -14,7 +14,7 @@ Settings read (all optional):
 - ``MONGO_CONNECT_TIMEOUT`` (10 seconds): how long to wait for the server at
   start before failing with :class:`StorageUnavailable`.
 - ``MONGO_WRITE_CONCERN_W`` (server default): ``w`` for writes, an int or a
-  tag such as ``"majority"``.
+  tag such as ``"majority"``; 0 (unacknowledged) is refused.
 - ``MONGO_WRITE_CONCERN_J`` (server default): ``j`` for writes, a bool.
 - ``NEWSCRAWL_DATA_DIR`` (``".newscrawl"`` in the working directory): the
   embedded server keeps its data in ``<dir>/mongo``.
@@ -22,6 +22,7 @@ Settings read (all optional):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -151,6 +152,14 @@ class Store:
     _key: str = field(repr=False)
     _closed: bool = field(default=False, repr=False)
 
+    @property
+    def target_id(self) -> str:
+        """A stable name for this server and database, safe to show (a hash
+        of the redacted URI, or of the embedded data path, and the database):
+        local state kept for them (the journal) goes under it."""
+        basis = self._key if self.embedded is not None else self.uri
+        return hashlib.sha1(f"{basis}\x00{self.db.name}".encode()).hexdigest()[:16]
+
     def close(self) -> None:
         """Release this handle; the last one closes the client and stops the
         embedded server. Closing twice is harmless."""
@@ -177,6 +186,12 @@ def open_store(settings: Mapping[str, Any]) -> Store:
             _registry[key] = shared
         shared.refs += 1
     db = shared.client.get_database(str(database), write_concern=write_concern)
+    if not db.write_concern.acknowledged:
+        _release(key)
+        raise StorageUnavailable(
+            f"write concern {db.write_concern.document} at {shared.uri} is unacknowledged: "
+            "the store could not tell a stored article from a lost one; use w >= 1"
+        )
     return Store(client=shared.client, db=db, uri=shared.uri, embedded=shared.embedded, _key=key)
 
 

@@ -121,7 +121,10 @@ class EmbeddedMongo:
     """A SecantusDB server for one storage path, started or reused.
 
     ``start()`` returns ``mongodb://127.0.0.1:PORT/``. The port comes from the
-    server's own log (it binds port 0), so no port is ever guessed.
+    server's own log (it binds port 0), so no port is ever guessed; ``port``
+    asks for a given one instead (restarting a server where its clients
+    point). ``args`` are passed on to ``secantusd-py`` (e.g.
+    ``("--enable-test-commands",)``).
     """
 
     def __init__(
@@ -129,11 +132,15 @@ class EmbeddedMongo:
         storage_path: Path,
         executable: str | None = None,
         *,
+        port: int = 0,
+        args: tuple[str, ...] = (),
         start_timeout: float = 30.0,
         stop_timeout: float = 30.0,
     ) -> None:
         self.storage_path = Path(storage_path).absolute()
         self.executable = executable
+        self.wanted_port = port
+        self.args = tuple(args)
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.log_path = self.storage_path.parent / "secantusd.log"
@@ -277,11 +284,12 @@ class EmbeddedMongo:
             "--host",
             HOST,
             "--port",
-            "0",
+            str(self.wanted_port),
             "--storage-path",
             str(self.storage_path),
             "--log-level",
             "INFO",
+            *self.args,
         ]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0

@@ -28,9 +28,10 @@ from typing import Any
 
 from pymongo import ReplaceOne
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, OperationFailure
+from pymongo.errors import BulkWriteError
 
 from newscrawl.storage.documents import MERGED, Document, combine, merge
+from newscrawl.storage.errors import UnacknowledgedWrite
 from newscrawl.storage.schema import ARTICLE_VERSIONS, ARTICLES
 
 logger = logging.getLogger(__name__)
@@ -43,12 +44,6 @@ DEFAULT_MAX_ATTEMPTS = 5
 GUARD_FIELDS = ("version", "last_seen_at", "last_run_id")
 #: "no document" when comparing what was read with what is there
 MISSING = object()
-
-
-class UnacknowledgedWrite(OperationFailure):
-    """The write concern was not satisfied (e.g. ``w: majority`` timed out):
-    the documents may or may not be stored, so the batch must be written
-    again; writing a batch twice changes nothing more."""
 
 
 def _stamp(doc: Document | None) -> Any:

@@ -93,7 +93,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     the replica's expected articles; exit 1 when a field is under its target."""
     import time
 
-    from newscrawl.evaluate import format_table, score, site_labels
+    from newscrawl.evaluate import expected_articles, format_table, score, site_labels
     from newscrawl.replica.build import build_site
     from newscrawl.replica.process import ReplicaProcess
     from newscrawl.runner import project_settings
@@ -106,10 +106,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         f"building a replica of {args.articles} articles (seed {args.seed}) in {site} ...",
         flush=True,
     )
-    manifest = build_site(site, articles=args.articles, seed=args.seed)
+    manifest = build_site(site, articles=args.articles, seed=args.seed, faults=args.faults)
     lines = (site / "expected.jsonl").read_text(encoding="utf-8").splitlines()
     records = [json.loads(line) for line in lines if line]
-    expected = {r["key"]: r for r in records if r.get("reachable", True)}
+    expected = expected_articles(records)
     labels = site_labels(site / "posts", records, manifest.get("article_posts", {}))
     settings: dict[str, Any] = {
         "LOG_LEVEL": args.loglevel,
@@ -142,6 +142,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     report = {
         "articles": args.articles,
         "seed": args.seed,
+        "faults": args.faults,
         "site": str(site),
         "replica_articles": len(records),
         "crawl_exit_code": code,
@@ -193,6 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="database the crawl stores into (dropped first)",
     )
     evaluate.add_argument("--mongo-uri", help="MongoDB URI (default: $MONGO_URI, else embedded)")
+    evaluate.add_argument(
+        "--faults",
+        type=float,
+        help="give this fraction of the replica's URLs a fault; lost articles are not expected",
+    )
     evaluate.add_argument("--no-variations", action="store_true", help="omit per-variation lines")
     evaluate.add_argument("-L", "--loglevel", default="WARNING")
     evaluate.set_defaults(func=cmd_eval)

@@ -411,6 +411,22 @@ def format_table(result: EvalResult, *, variations: bool = True) -> str:
     return "\n".join(lines)
 
 
+def expected_articles(records: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """The records a crawl should store, by key: ``storable`` ones (a replica
+    with a fault plan), else ``reachable`` ones (from the home page).
+
+    >>> rows = [{"key": "a", "reachable": True}, {"key": "b", "reachable": False},
+    ...         {"key": "c", "reachable": True, "storable": False}, {"key": "d"}]
+    >>> sorted(expected_articles(rows))
+    ['a', 'd']
+    """
+    return {
+        str(r["key"]): r
+        for r in records
+        if r.get("storable", r.get("reachable", True)) is not False
+    }
+
+
 def site_labels(
     posts_dir: Path, records: Iterable[Mapping[str, Any]], article_posts: Mapping[str, list[str]]
 ) -> dict[str, dict[str, str]]:
@@ -436,4 +452,9 @@ def site_labels(
             labels[key] = variation_labels(
                 str(path.relative_to(posts_dir)), path.read_text("utf-8")
             )
+    for record in records:
+        faults = record.get("faults")
+        if isinstance(faults, list):  # a replica with a fault plan: which faults touch it
+            kinds = sorted({str(kind) for kind in faults})
+            labels.setdefault(str(record["key"]), {})["fault"] = "+".join(kinds) or "none"
     return labels

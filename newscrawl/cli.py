@@ -118,6 +118,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     }
     if args.mongo_uri:
         settings["MONGO_URI"] = args.mongo_uri
+    if (site / "faults.json").is_file():  # slow answers must time out, as the plan expects
+        plan = json.loads((site / "faults.json").read_text(encoding="utf-8"))
+        settings["DOWNLOAD_TIMEOUT"] = float(plan.get("slow_seconds", 3.0)) / 3
     store = open_store(project_settings(settings))  # held open: the crawl joins it
     try:
         store.client.drop_database(args.database)

@@ -14,6 +14,8 @@ decodes them. Enable it after decompression (an order below 590)::
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any
 
 from scrapy import Request
 from scrapy.crawler import Crawler
@@ -68,3 +70,43 @@ class EncodingMiddleware:
             better,
         )
         return response.replace(encoding=better)
+
+
+class FailureErrbackMiddleware:
+    """Spider middleware: a request the spider yields without an errback gets the
+    spider's ``request_failed`` errback, so a URL that fails for good always
+    reaches the run record (:mod:`newscrawl.runs`), whichever code made the
+    request. Spiders without ``request_failed`` are left alone. No settings.
+
+    Enable it among the spider middlewares (any order)::
+
+        SPIDER_MIDDLEWARES = {"newscrawl.middlewares.FailureErrbackMiddleware": 40}
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> FailureErrbackMiddleware:
+        return cls(crawler)
+
+    def _with_errback(self, obj: Any) -> Any:
+        if isinstance(obj, Request) and obj.errback is None:
+            errback = getattr(self.crawler.spider, "request_failed", None)
+            if errback is not None:
+                obj.errback = errback
+        return obj
+
+    async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        async for obj in start:
+            yield self._with_errback(obj)
+
+    def process_spider_output(self, response: Response, result: Iterable[Any]) -> Iterator[Any]:
+        for obj in result:
+            yield self._with_errback(obj)
+
+    async def process_spider_output_async(
+        self, response: Response, result: AsyncIterator[Any]
+    ) -> AsyncIterator[Any]:
+        async for obj in result:
+            yield self._with_errback(obj)

@@ -46,6 +46,13 @@ MONGO_DATABASE = "newscrawl"  # database name
 MONGO_BATCH_SIZE = 100  # documents per bulk write
 MONGO_FLUSH_SECONDS = 2.0  # longest a stored item waits in the buffer
 
+# --- dedup: one record per story (newscrawl/dedup) ----------------------------
+NEWSCRAWL_NEARDUP_ENABLED = True  # link exact and near copies under other keys (duplicate_of)
+NEWSCRAWL_NEARDUP_THRESHOLD = 0.5  # estimated Jaccard of body n-grams from which it is one story
+NEWSCRAWL_NEARDUP_NGRAM = 5  # characters per n-gram (no word segmentation)
+NEWSCRAWL_NEARDUP_NUM_PERM = 128  # MinHash permutations per signature
+NEWSCRAWL_NEARDUP_MIN_CHARS = 50  # shorter normalised bodies are never linked
+
 # --- extensions ------------------------------------------------------------
 EXTENSIONS = {
     "newscrawl.extensions.CrawlSummary": 500,

@@ -467,8 +467,7 @@ class MongoPipeline:
             prepared = await self._prepare(batch)
             if prepared is not None:
                 await self._journal(prepared)
-        if self._replaying:
-            self._replay_due = True
+        self._replay_due = True  # once the database takes writes again
 
     # -- outages -----------------------------------------------------------
 
@@ -480,7 +479,7 @@ class MongoPipeline:
         self.stats.inc_value(f"{STATS}/outages")
         uri = self.store.uri if self.store is not None else "?"
         logger.warning(
-            "MongoDB at %s is unreachable (%s: %s): articles go to the journal %s until it "
+            "Cannot write to MongoDB at %s (%s: %s): articles go to the journal %s until it "
             "answers again (checked every %gs)",
             uri,
             type(exc).__name__,

@@ -51,7 +51,7 @@ NEWSCRAWL_NEARDUP_ENABLED = True  # link exact and near copies under other keys 
 NEWSCRAWL_NEARDUP_THRESHOLD = 0.5  # estimated Jaccard of body n-grams from which it is one story
 NEWSCRAWL_NEARDUP_NGRAM = 5  # characters per n-gram (no word segmentation)
 NEWSCRAWL_NEARDUP_NUM_PERM = 128  # MinHash permutations per signature
-NEWSCRAWL_NEARDUP_MIN_CHARS = 50  # shorter normalised bodies are never linked
+NEWSCRAWL_NEARDUP_MIN_CHARS = 100  # shorter normalised bodies (flashes) are never linked
 
 # --- extensions ------------------------------------------------------------
 EXTENSIONS = {

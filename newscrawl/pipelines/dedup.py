@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 STATS = "newscrawl/dedup"
 #: finish reason when the database cannot be used (the store pipeline's too)
 STORE_UNAVAILABLE = "store_unavailable"
-DEFAULT_MIN_CHARS = 50
+DEFAULT_MIN_CHARS = 100
 DEFAULT_MAX_PENDING_JOBS = 3
 
 
@@ -90,7 +90,7 @@ class DedupPipeline:
       the bodies' character n-grams from which two articles are one story.
     - ``NEWSCRAWL_NEARDUP_NGRAM`` (5): characters per n-gram.
     - ``NEWSCRAWL_NEARDUP_NUM_PERM`` (128): MinHash permutations.
-    - ``NEWSCRAWL_NEARDUP_MIN_CHARS`` (50): shorter normalised bodies are
+    - ``NEWSCRAWL_NEARDUP_MIN_CHARS`` (100): shorter normalised bodies are
       not indexed (neither exact nor near duplicates).
     - ``NEWSCRAWL_NEARDUP_MAX_PENDING`` (3): index jobs waiting before
       ``process_item`` waits (backpressure).

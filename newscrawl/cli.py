@@ -60,7 +60,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with ReplicaProcess.start(site, access_log=data / "replica-access.jsonl") as replica:
         print(f"replica serving the finews hosts through proxy {replica.proxy_url}", flush=True)
         os.environ["http_proxy"] = os.environ["https_proxy"] = replica.proxy_url
-        settings: dict[str, Any] = {"LOG_LEVEL": args.loglevel, "NEWSCRAWL_DATA_DIR": str(data)}
+        settings: dict[str, Any] = {
+            "LOG_LEVEL": args.loglevel,
+            "NEWSCRAWL_DATA_DIR": str(data),
+            "NEWSCRAWL_ALLOWED_ADDRESSES": "127.0.0.1",  # the replica proxy is on loopback
+        }
         code = _crawl("finews", settings, {}, args.stats_out)
     print(f"  replica            {len(expected)} articles, {reachable} reachable from the home page")
     print(f"  stored data        {data / 'mongo'} (embedded SecantusDB); look at it with:")
@@ -115,6 +119,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "LOG_LEVEL": args.loglevel,
         "NEWSCRAWL_DATA_DIR": str(data),
         "MONGO_DATABASE": args.database,
+        "NEWSCRAWL_ALLOWED_ADDRESSES": "127.0.0.1",  # the replica proxy is on loopback
     }
     if args.mongo_uri:
         settings["MONGO_URI"] = args.mongo_uri

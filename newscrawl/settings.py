@@ -8,25 +8,53 @@ BOT_NAME = "newscrawl"  # name in logs and stats
 SPIDER_MODULES = ["newscrawl.spiders"]  # where spiders live
 NEWSPIDER_MODULE = "newscrawl.spiders"  # where `scrapy genspider` puts new ones
 NEWSCRAWL_CONTACT = "https://github.com/newscrawl/newscrawl"  # who to contact, in the user agent
-USER_AGENT = f"newscrawl/0.1 (+{NEWSCRAWL_CONTACT})"  # names the project and a contact
+USER_AGENT = "newscrawl/0.1 (+{contact})"  # names the project; {contact} = NEWSCRAWL_CONTACT
 NEWSCRAWL_DATA_DIR = ".newscrawl"  # local state: embedded database, journals, replica builds
 
 # --- politeness and speed --------------------------------------------------
 ROBOTSTXT_OBEY = True  # honour robots.txt
-CONCURRENT_REQUESTS = 32  # in flight overall
-CONCURRENT_REQUESTS_PER_DOMAIN = 16  # in flight per host
+ROBOTSTXT_USER_AGENT = "newscrawl"  # the name robots.txt rules address us by
+CONCURRENT_REQUESTS = 32  # in flight overall: room for other hosts when one is slow
+CONCURRENT_REQUESTS_PER_DOMAIN = 8  # in flight per host, at most
 DOWNLOAD_DELAY = 0  # AutoThrottle sets the pace
-AUTOTHROTTLE_ENABLED = True  # adapt the pace to the server's latency
-AUTOTHROTTLE_START_DELAY = 0.0  # first delay, seconds
-AUTOTHROTTLE_TARGET_CONCURRENCY = 8.0  # requests in parallel per host the throttle aims at
+AUTOTHROTTLE_ENABLED = True  # adapt the pace to each host's latency
+AUTOTHROTTLE_START_DELAY = 0.5  # first delay per host, seconds
+AUTOTHROTTLE_MAX_DELAY = 30.0  # slowest pace for a struggling host, seconds
+AUTOTHROTTLE_TARGET_CONCURRENCY = 4.0  # requests in parallel per host the throttle aims at
 DOWNLOAD_TIMEOUT = 30  # seconds before a request fails
-DOWNLOAD_MAXSIZE = 16 * 1024 * 1024  # bytes; a larger page is refused
+DOWNLOAD_MAXSIZE = 16 * 1024 * 1024  # bytes; a larger page (or decompressed body) is refused
 DOWNLOAD_WARNSIZE = 4 * 1024 * 1024  # bytes; a larger page is logged
-RETRY_ENABLED = True  # retry 5xx, timeouts, resets
-RETRY_TIMES = 3  # extra tries per request
-DEPTH_LIMIT = 50  # bounds link traps; the site is shallow
 COOKIES_ENABLED = False  # the site sets none
 TELNETCONSOLE_ENABLED = False  # no open ports we don't need
+
+# --- bad networks: retries with backoff ---------------------------------------
+RETRY_ENABLED = True  # retry 5xx, timeouts, resets
+RETRY_TIMES = 3  # extra tries per request
+RETRY_BACKOFF_BASE = 1.0  # seconds before the first retry; doubles each retry (+-jitter)
+RETRY_BACKOFF_MAX = 60.0  # longest wait between tries, seconds (Retry-After included)
+RETRY_BACKOFF_JITTER = 0.5  # spread of each wait, as a fraction (+-50 %)
+RETRY_GIVE_UP_LOG_LEVEL = "WARNING"  # giving up is expected: the run record lists the URL
+REDIRECT_MAX_TIMES = 10  # longer redirect chains are refused and recorded
+
+# --- boundaries and traps -----------------------------------------------------
+DEPTH_LIMIT = 50  # bounds link traps; the site is shallow
+NEWSCRAWL_TRAP_CHAIN = 4  # pages in a row without an article before links stop being followed
+NEWSCRAWL_BOUNDARY_ENABLED = True  # refuse other hosts and local addresses
+NEWSCRAWL_ALLOWED_ADDRESSES: list[str] = []  # local addresses allowed anyway, e.g. a proxy
+
+# --- downloader middlewares -----------------------------------------------------
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.useragent.UserAgentMiddleware": None,
+    "newscrawl.downloadermw.ContactUserAgentMiddleware": 500,
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "newscrawl.downloadermw.BackoffRetryMiddleware": 550,
+    "newscrawl.middlewares.EncodingMiddleware": 580,  # lying charsets, after decompression
+    "newscrawl.downloadermw.RedirectGuardMiddleware": 610,  # sees redirects before Redirect
+    "newscrawl.downloadermw.SiteBoundaryMiddleware": 760,  # after HttpProxy sets the proxy
+}
+SPIDER_MIDDLEWARES = {
+    "newscrawl.middlewares.FailureErrbackMiddleware": 40,  # every failed URL is reported
+}
 
 # --- identity: one fetch per page --------------------------------------------
 REQUEST_FINGERPRINTER_CLASS = "newscrawl.fingerprint.CanonicalFingerprinter"  # canonical URLs
@@ -56,7 +84,10 @@ NEWSCRAWL_NEARDUP_MIN_CHARS = 100  # shorter normalised bodies (flashes) are nev
 # --- extensions ------------------------------------------------------------
 EXTENSIONS = {
     "newscrawl.extensions.CrawlSummary": 500,
+    "newscrawl.runs.RunRecorder": 510,  # one crawl_runs document per crawl
 }
+NEWSCRAWL_RUNS_ENABLED = True  # write the run record
+NEWSCRAWL_RUNS_MAX_FAILED = 10_000  # failed URLs kept in one run record
 
 # --- runtime ---------------------------------------------------------------
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"  # Scrapy's default

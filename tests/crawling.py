@@ -32,6 +32,8 @@ def run_crawl(
     """Crawl ``finews`` in a child process; return (exit code, stats, output)."""
     stats_file = workdir / "stats.json"
     cmd = [sys.executable, "-m", "newscrawl", "crawl", "finews", "--stats-out", str(stats_file)]
+    # the replica proxy listens on loopback, which the crawler refuses unless allowed
+    settings = {"NEWSCRAWL_ALLOWED_ADDRESSES": "127.0.0.1", **settings}
     for name, value in settings.items():
         cmd += ["-s", f"{name}={value}"]
     for name, value in (spider_args or {}).items():

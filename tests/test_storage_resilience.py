@@ -132,7 +132,14 @@ class Outage(threading.Thread):
     for at least ``down`` seconds and until the journal has a file, then
     starts the server again on the same port and data."""
 
-    def __init__(self, server: EmbeddedMongo, journal_dir: Path, after: int, down: float) -> None:
+    def __init__(
+        self,
+        server: EmbeddedMongo,
+        journal_dir: Path,
+        after: int,
+        down: float,
+        database: str = "resilience",
+    ) -> None:
         super().__init__(daemon=True)
         self.server = server
         self.storage_path = server.storage_path
@@ -140,6 +147,7 @@ class Outage(threading.Thread):
         self.journal_dir = journal_dir
         self.after = after
         self.down = down
+        self.database = database
         self.restarted: EmbeddedMongo | None = None
         self.error: BaseException | None = None
         self.down_for = 0.0
@@ -148,7 +156,10 @@ class Outage(threading.Thread):
         try:
             uri = self.server.uri
             assert uri is not None and self.port is not None
-            wait_until(lambda: len(stored_keys(uri)) >= self.after, message="first articles")
+            wait_until(
+                lambda: len(stored_keys(uri, self.database)) >= self.after,
+                message="first articles",
+            )
             self.server.stop()
             down = time.monotonic()
             with socket.socket() as hold:

@@ -13,8 +13,10 @@ from scrapy import Request, Spider
 from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
+from newscrawl import runs
+from newscrawl.extract.pages import classify_bad_page
 from newscrawl.extract.post import PostFields, parse_post_page
-from newscrawl.extract.share import ShareFields, merge_share, parse_share_json
+from newscrawl.extract.share import ShareFields, classify_bad_share, merge_share, parse_share_json
 from newscrawl.items import Article
 from newscrawl.sites import finews
 
@@ -22,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 #: page kinds the spider follows (share pages are reached through their JSON)
 FOLLOW = frozenset({finews.HOME, finews.CATEGORY, finews.POST})
+#: request meta: how many pages in a row without an article led here (trap rule)
+CHAIN = "newscrawl_chain"
 #: request priorities: finish articles before opening more lists
 PRIORITY = {finews.SHARE_JSON: 20, finews.POST: 10, finews.CATEGORY: 0, finews.HOME: 0}
 
@@ -40,11 +44,19 @@ class FinewsSpider(Spider):
     links (their JSON endpoint, not the JavaScript page). Third-party links are
     recorded on the article (``origin_url``, ``outlinks``) and never followed.
 
+    Every request has an errback: a URL that fails for good (after its retries,
+    refused by a rule, or a bad page) is reported to the run record with its
+    reason (:mod:`newscrawl.runs`). Traps: a page reached through
+    ``NEWSCRAWL_TRAP_CHAIN`` pages in a row without an article (endless
+    pagination or calendars) has its links to anything but possible articles
+    refused (``trap``); ``DEPTH_LIMIT`` bounds the rest (``depth_limit``).
+
     Settings: ``NEWSCRAWL_SHARE_CACHE_SIZE`` (share JSON answers kept for a post
-    met again in another category).
+    met again in another category), ``NEWSCRAWL_TRAP_CHAIN`` (4), ``DEPTH_LIMIT``.
     """
 
     name = "finews"
+    site = finews.SITE
     allowed_domains: ClassVar[list[str]] = list(finews.ALLOWED_HOSTS)
 
     def __init__(self, start_url: str | None = None, *args: Any, **kwargs: Any) -> None:
@@ -54,13 +66,15 @@ class FinewsSpider(Spider):
         self._waiting: dict[str, list[_Waiting]] = {}
         # share JSON answers already fetched (None: failed), by article id
         self._shares: OrderedDict[str, ShareFields | None] = OrderedDict()
+        # canonical URLs refused by the trap or depth rule (reported once)
+        self._refused: set[str] = set()
 
     @property
     def _share_cache_size(self) -> int:
         return self.settings.getint("NEWSCRAWL_SHARE_CACHE_SIZE", 10_000)
 
     async def start(self) -> AsyncIterator[Any]:
-        yield Request(self.start_url, callback=self.parse)
+        yield Request(self.start_url, callback=self.parse, errback=self.request_failed)
 
     # --- pages -----------------------------------------------------------
 
@@ -71,11 +85,19 @@ class FinewsSpider(Spider):
             return
         kind = finews.route(response.url)
         self._count(f"pages/{kind}")
-        yield from self._follow(response)
-        if kind == finews.POST:
-            yield from self._parse_post(response)
+        fields = self._post_fields(response) if kind == finews.POST else None
+        chain = 0 if fields is not None else int(_meta(response).get(CHAIN, 0)) + 1
+        yield from self._follow(response, chain)
+        if fields is not None:
+            yield from self._parse_post(response, fields)
 
-    def _follow(self, response: TextResponse) -> Iterator[Request]:
+    def _follow(self, response: TextResponse, chain: int) -> Iterator[Request]:
+        """Requests for the page's site links. ``chain``: pages in a row without
+        an article, this one included; at the trap limit only links that may be
+        articles are followed."""
+        trap = chain >= self.settings.getint("NEWSCRAWL_TRAP_CHAIN", 4)
+        depth_limit = self.settings.getint("DEPTH_LIMIT", 0)
+        depth = int(_meta(response).get("depth", 0)) + 1
         for href in response.css("a::attr(href)").getall():
             href = href.strip()
             if not href or href.startswith(("#", "javascript:", "mailto:")):
@@ -83,16 +105,61 @@ class FinewsSpider(Spider):
             url = response.urljoin(href)
             kind = finews.route(url)
             if kind in FOLLOW:
-                yield Request(url, callback=self.parse, priority=PRIORITY[kind])
+                maybe_article = kind == finews.POST and finews.info_code_of(url) is not None
+                if trap and not maybe_article:
+                    detail = f"{chain} pages without an article before {response.url}"
+                    self._refuse(url, runs.TRAP, detail)
+                elif depth_limit and depth > depth_limit:
+                    self._refuse(url, runs.DEPTH_LIMIT, f"depth {depth} > {depth_limit}")
+                else:
+                    yield Request(
+                        url,
+                        callback=self.parse,
+                        errback=self.request_failed,
+                        priority=PRIORITY[kind],
+                        meta={CHAIN: chain},
+                    )
             elif kind == finews.OFFSITE:
                 self._count("links/offsite")
 
-    def _parse_post(self, response: TextResponse) -> Iterator[Any]:
+    def _refuse(self, url: str, reason: str, detail: str) -> None:
+        """Report a link a rule keeps the crawl from (once; never the home page)."""
+        canonical = finews.canonical_url(url)
+        if canonical in self._refused or canonical in (
+            finews.canonical_url(self.start_url),
+            finews.HOME_URL,
+        ):
+            return
+        self._refused.add(canonical)
+        self._count(f"refused/{reason}")
+        logger.debug("Not following %s (%s): %s", url, reason, detail)
+        runs.report_failure(self.crawler, url, reason, detail)
+
+    def request_failed(self, failure: Failure) -> None:
+        """Errback of page requests: the URL failed for good, the run record says why."""
+        runs.report_request_failure(self.crawler, failure)
+
+    def _post_fields(self, response: TextResponse) -> PostFields | None:
+        """The post's fields; None for a bad page (reported) or a page that is no article."""
         fields = parse_post_page(response.text, response.url)
-        if fields is None:
+        if fields is not None:
+            return fields
+        bad = classify_bad_page(response.text)
+        if bad is not None:
+            self._count(f"pages/{bad}")
+            logger.warning("Bad page (%s), skipped: %s", bad, response.url)
+            runs.report_failure(
+                self.crawler,
+                runs.first_url(response.request) if response.request else response.url,
+                f"{runs.BAD_PAGE}:{bad}",
+                f"status {response.status}, {len(response.body)} bytes",
+            )
+        else:
             self._count("pages/not_article")
             logger.warning("Not an article page, skipped: %s", response.url)
-            return
+        return None
+
+    def _parse_post(self, response: TextResponse, fields: PostFields) -> Iterator[Any]:
         urls = _seen_urls(response, fields)
         code = fields.info_code
         json_url = finews.share_json_url(fields.share_url) if fields.share_url else None
@@ -119,13 +186,21 @@ class FinewsSpider(Spider):
         share = parse_share_json(response.body)
         self._count("share/fetched" if share is not None else "share/invalid")
         if share is None:
-            logger.warning("Share JSON without article text: %s", response.url)
+            bad = classify_bad_share(response.body) or "no_text"
+            logger.warning("Share JSON without article text (%s): %s", bad, response.url)
+            runs.report_failure(
+                self.crawler,
+                runs.first_url(response.request) if response.request else response.url,
+                f"{runs.BAD_SHARE}:{bad}",
+                f"status {response.status}, {len(response.body)} bytes",
+            )
         yield from self._release(code, share)
 
     def share_failed(self, failure: Failure) -> Iterator[Article]:
         request = failure.request  # type: ignore[attr-defined]
         self._count("share/failed")
         logger.warning("Share JSON failed (%s): %s", failure.getErrorMessage(), request.url)
+        runs.report_request_failure(self.crawler, failure)
         yield from self._release(request.cb_kwargs["code"], None)
 
     def _release(self, code: str, share: ShareFields | None) -> Iterator[Article]:
@@ -174,6 +249,11 @@ class FinewsSpider(Spider):
                 len(self._waiting),
                 sorted(self._waiting)[:20],
             )
+
+
+def _meta(response: Response) -> dict[str, Any]:
+    """The meta of the response's request (empty for a response made without one)."""
+    return response.request.meta if response.request is not None else {}
 
 
 def _seen_urls(response: Response, fields: PostFields) -> list[str]:

@@ -27,6 +27,11 @@ test: venv
 test-fast: venv
 	$(PY) -m pytest -q -m "not crawl"
 
+## the benchmark: crawl speed against its limit, per-article CPU, write path (bench/;
+## builds a 3,000-article replica, serves it with nginx, installed with apt-get if missing)
+bench: venv
+	$(PY) -m bench $(BENCH_ARGS)
+
 lint: venv
 	$(VENV)/bin/ruff check newscrawl tests bench
 	$(VENV)/bin/ruff format --check newscrawl tests bench

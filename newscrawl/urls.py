@@ -40,11 +40,13 @@ def normalize_url(url: str) -> str:
     'https://example.com/%E6%96%B0%E9%97%BB%201.html'
     >>> normalize_url("https://example.com:8443/")
     'https://example.com:8443/'
+    >>> normalize_url("https://Example.com.:443/a")  # the root's trailing dot
+    'https://example.com/a'
     """
     url = canonicalize_url(url.strip(), keep_blank_values=True)
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
+    host = (parts.hostname or "").lower().rstrip(".")
     port = parts.port
     netloc = host if port is None or DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
     pairs = parse_qsl(parts.query, keep_blank_values=True)

@@ -38,6 +38,9 @@ CATEGORY_PAGE_RE = re.compile(r"^/category/(?P<slug>[^/]+)\.html$")
 INFO_CODE_RE = re.compile(r"^(?:NW)?\d{18}$")
 #: /<slug>/, the older folder form of a category page
 FOLDER_CATEGORY_RE = re.compile(r"^/(?P<slug>[^/]+)/$")
+#: /category/<slug> without .html (GitHub Pages serves <slug>.html for it)
+_BARE_CATEGORY_RE = re.compile(r"^/category/[^/]+(?<!\.html)$")
+_REPEATED_SLASHES = re.compile(r"/{2,}")
 
 # --- identity -------------------------------------------------------------
 
@@ -57,22 +60,61 @@ def canonical_url(url: str) -> str:
     The alias host is the site host; http and https are one page; the static
     site ignores query strings; ``index.html`` is its folder; the folder form
     of a category page is the ``/category/<slug>.html`` form; a share page or
-    its JSON on either share host is one address with only its code.
+    its JSON on either share host is one address with only its code. The
+    request fingerprinter and the items both use it. One example per rule:
+
+    alias host, http, default port, query and fragment:
 
     >>> canonical_url("http://finews.zning.me:80/dazhongribao/2022/02/18/NW1.html?from=home#x")
     'https://finews.withounder.com/dazhongribao/2022/02/18/NW1.html'
+    >>> canonical_url("HTTPS://FINEWS.WITHOUNDER.COM:443/emnews/2022/02/18/1.html")
+    'https://finews.withounder.com/emnews/2022/02/18/1.html'
+
+    tracking parameters (``utm_*``) and the host's trailing dot:
+
+    >>> canonical_url("https://finews.withounder.com./category/x.html?utm_source=wx&utm_medium=a")
+    'https://finews.withounder.com/category/x.html'
+
+    the two category forms (folder, relative, and without ``.html``, which
+    GitHub Pages serves as the ``.html`` page):
+
     >>> canonical_url("//finews.withounder.com/emnews/")
     'https://finews.withounder.com/category/emnews.html'
+    >>> canonical_url("https://finews.withounder.com/a/../emnews/index.html")
+    'https://finews.withounder.com/category/emnews.html'
+    >>> canonical_url("https://finews.withounder.com/category/emnews")
+    'https://finews.withounder.com/category/emnews.html'
+
+    ``index.html``, repeated slashes:
+
+    >>> canonical_url("https://finews.withounder.com/index.html")
+    'https://finews.withounder.com/'
+    >>> canonical_url("https://finews.withounder.com//emnews//2022/02/18/1.html")
+    'https://finews.withounder.com/emnews/2022/02/18/1.html'
+
+    percent-encoding: spaces encoded, unreserved characters decoded, hex
+    digits upper case:
+
     >>> canonical_url("https://finews.withounder.com/category/21shiji 21caijingAPP.html")
     'https://finews.withounder.com/category/21shiji%2021caijingAPP.html'
     >>> canonical_url("https://finews.withounder.com/category/a%2db.html")
     'https://finews.withounder.com/category/a-b.html'
-    >>> canonical_url("https://finews.withounder.com/index.html")
-    'https://finews.withounder.com/'
+    >>> canonical_url("https://finews.withounder.com/%e6%96%b0/2022/02/18/1.html")
+    'https://finews.withounder.com/%E6%96%B0/2022/02/18/1.html'
+
+    share pages and the JSON endpoint, on both share hosts, over http and
+    https, with only their code (whatever the case of its name):
+
     >>> canonical_url("http://choicewzp1.eastmoney.com/html_News/NewsShare.html?infoCode=NW1&x=2")
+    'https://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW1'
+    >>> canonical_url("https://finews.zning.xyz/html_News/NewsShare.html?infocode=NW1#top")
     'https://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW1'
     >>> canonical_url("http://finews.zning.xyz/NewsData/GetNewsText.do?id=NW1&_=123")
     'https://finews.zning.xyz/NewsData/GetNewsText.do?id=NW1'
+
+    (:func:`article_key_for_url` maps a post, share page or JSON URL to its
+    article.) Other hosts get the generic rules only:
+
     >>> canonical_url("http://finance.eastmoney.com/news/1344,1.html?utm_medium=x")
     'http://finance.eastmoney.com/news/1344,1.html'
     """
@@ -82,17 +124,20 @@ def canonical_url(url: str) -> str:
     parts = urlsplit(norm)
     host = parts.hostname or ""
     if host in SITE_HOSTS:
-        path = parts.path
+        path = _REPEATED_SLASHES.sub("/", parts.path)
         if path.endswith("/index.html"):
             path = path[: -len("index.html")]
         folder = FOLDER_CATEGORY_RE.match(path)
         if folder:
             path = f"/category/{folder['slug']}.html"
+        elif _BARE_CATEGORY_RE.match(path):
+            path += ".html"
         return urlunsplit(("https", MAIN_HOST, path, "", ""))
     if host in SHARE_HOSTS:
         param = {SHARE_PATH: "infoCode", SHARE_JSON_PATH: "id"}.get(parts.path)
         if param:
-            code = dict(parse_qsl(parts.query)).get(param, "")
+            values = {name.lower(): value for name, value in parse_qsl(parts.query)}
+            code = values.get(param.lower(), "")
             query = urlencode({param: code}) if code else ""
             return urlunsplit(("https", SHARE_HOSTS[0], parts.path, query, ""))
         return urlunsplit(("https", SHARE_HOSTS[0], parts.path, parts.query, ""))
@@ -194,3 +239,27 @@ def article_key(info_code: str | None, url: str) -> str:
         return f"{SITE}:{info_code}"
     digest = hashlib.sha1(canonical_url(url).encode()).hexdigest()
     return f"{SITE}:url:{digest}"
+
+
+def article_key_for_url(url: str) -> str | None:
+    """The ``_id`` of the article a URL belongs to: a post on either host,
+    its share page on either share host, or its share JSON; None for any
+    other page (home, category, feed, off-site).
+
+    >>> post = "http://finews.zning.me/dazhongribao/2022/02/18/NW202202182281010830.html?from=x"
+    >>> share = "http://choicewzp1.eastmoney.com/html_News/NewsShare.html?infoCode=NW202202182281010830"
+    >>> data = "https://finews.zning.xyz/NewsData/GetNewsText.do?id=NW202202182281010830"
+    >>> {article_key_for_url(u) for u in (post, share, data)}
+    {'finews:NW202202182281010830'}
+    >>> article_key_for_url("https://finews.withounder.com/sitenews/2021/12/01/init.html")
+    'finews:url:999e6b805d6a839ce252c219e8ed1f16d1762f04'
+    >>> article_key_for_url("https://finews.withounder.com/category/emnews.html") is None
+    True
+    """
+    kind = route(url)
+    code = info_code_of(url)
+    if code is not None:
+        return article_key(code, url)
+    if kind == POST:
+        return article_key(None, url)
+    return None

@@ -408,3 +408,33 @@ def test_a_host_that_resolves_to_loopback_is_refused_unless_allowlisted(
     else:
         assert result["reason"] == "private_address"
         assert "localhost = 127.0.0.1" in result["detail"]
+
+
+def test_http_and_alias_urls_redirected_to_https_are_still_fetched(
+    tmp_path: Path, mongo_settings: dict[str, Any], mongo_client: MongoClient[dict[str, Any]]
+) -> None:
+    """GitHub Pages answers ``http://`` and the alias host with a 301 to https
+    on the main host: the same canonical URL, which the dupefilter would drop
+    as a duplicate of the very page being fetched. Every article must still be
+    stored, each page fetched once."""
+    site = tmp_path / "site"
+    build_site(site, articles=150, seed=9)
+    FaultPlan(rate=0.0, traps=False, robots="", https_only=True).save(site)
+    access = tmp_path / "access.jsonl"
+    with ReplicaProcess.start(site, access_log=access) as replica:
+        code, stats, output = run_crawl(replica.proxy_url, mongo_settings, tmp_path, timeout=300)
+    assert code == 0, output[-3000:]
+    assert stats.get("log_count/ERROR", 0) == 0
+    records = fetched(read_access(access))
+    redirected = [r for r in records if r.get("fault") == "https_only"]
+    assert len(redirected) >= 10
+    site_pages = [r for r in records if urlsplit(r["url"]).hostname in (MAIN, "finews.zning.me")]
+    assert {urlsplit(r["url"])[:2] for r in site_pages if r["status"] == 200} == {("https", MAIN)}
+    expected = load_expected(site / "expected.jsonl")
+    reachable = {key for key, doc in expected.items() if doc["reachable"]}
+    db = mongo_client[mongo_settings["MONGO_DATABASE"]]
+    assert {doc["_id"] for doc in db.articles.find()} == reachable
+    answered = Counter(canonical_url(r["url"]) for r in records if r["status"] == 200)
+    assert {url: n for url, n in answered.items() if n > 1} == {}
+    run = db.crawl_runs.find_one()
+    assert run is not None and run["failed_urls"] == []

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -367,3 +368,16 @@ def test_no_faults_serves_the_clean_site(site: Path, plan: FaultPlan) -> None:
         assert get(clean, fault.url)[0] == 200
         assert get(clean, f"http://{MAIN}/robots.txt")[0] == 404
         assert get(clean, f"http://{MAIN}/page2/")[0] == 404
+
+
+def test_https_only_redirects_http_and_the_alias_host(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    build_site(out, articles=40, seed=4)
+    FaultPlan(rate=0.0, traps=False, robots="", https_only=True).save(out)
+    with ReplicaProcess.start(out) as proxy:
+        for url in (f"http://{MAIN}/category/emnews.html?x=1", "http://finews.zning.me/emnews/"):
+            status, headers, _ = get(proxy, url)
+            path = urlsplit(url).path + ("?x=1" if "?" in url else "")
+            assert (status, headers["location"]) == (301, f"https://{MAIN}{path}")
+        status, _, _ = get(proxy, "http://finews.zning.xyz/NewsData/GetNewsText.do?id=1")
+        assert status == 200  # the share host is left alone

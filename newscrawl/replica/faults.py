@@ -21,6 +21,9 @@ A plan is ``<site>/faults.json``, written by :func:`plan_faults` (or by
   chain (``/go/…/hop.html?n=K`` redirects to ``n=K+1``), a redirect to another
   host, and a page robots.txt forbids;
 - ``robots``: the main host's ``/robots.txt``;
+- ``https_only``: every main-site request over http or through the alias host
+  is redirected (301) to ``https://finews.withounder.com`` + the same path, as
+  GitHub Pages does with "Enforce HTTPS" and a custom domain;
 - ``expect_failed``: what a crawler must record as failed for good, each with
   the reason newscrawl's run record uses (``newscrawl/runs.py``): by ``url``
   (compare canonical URLs) or, for traps, by ``pattern`` (a regex on the URL).
@@ -159,6 +162,7 @@ class FaultPlan:
     links: dict[str, list[str]] = field(default_factory=dict)
     traps: bool = True
     robots: str = ROBOTS_TXT
+    https_only: bool = False
     expect_failed: list[dict[str, str]] = field(default_factory=list)
     counts: dict[str, Any] = field(default_factory=dict)
 
@@ -170,6 +174,7 @@ class FaultPlan:
             "slow_seconds": self.slow_seconds,
             "counts": self.counts,
             "robots": self.robots,
+            "https_only": self.https_only,
             "traps": self.traps,
             "links": self.links,
             "expect_failed": self.expect_failed,
@@ -188,6 +193,7 @@ class FaultPlan:
             links={k: list(v) for k, v in data.get("links", {}).items()},
             traps=bool(data.get("traps", False)),
             robots=str(data.get("robots", "")),
+            https_only=bool(data.get("https_only", False)),
             expect_failed=list(data.get("expect_failed", [])),
             counts=dict(data.get("counts", {})),
         )

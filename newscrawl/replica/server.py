@@ -513,6 +513,10 @@ class FaultInjector:
         raw_path, _, query = path_qs.partition("?")
         path = unquote(raw_path, errors="replace")
         if tree == MAIN_HOST:
+            if self.plan.https_only and (scheme != "https" or host != MAIN_HOST):
+                location = f"https://{MAIN_HOST}{path_qs}"
+                headers = [("Location", location)]
+                return Served(Response(301, b"", headers=headers), fault="https_only")
             if path == "/robots.txt" and self.plan.robots:
                 return Served(Response(200, self.plan.robots.encode(), CONTENT_TYPES[".txt"]))
             if self.plan.traps:

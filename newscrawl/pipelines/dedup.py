@@ -227,13 +227,18 @@ class DedupPipeline:
         started = time.monotonic()
         try:
             result, short, linked = await run_in_thread(self._work, index, job)
-        except Exception as exc:
-            logger.error(
-                "Could not index or link %d article(s): %s",
+        except PyMongoError as exc:
+            # nothing is lost: an article not indexed, or left pending, is
+            # indexed and linked again when it is next seen
+            logger.warning(
+                "Duplicates of %d article(s) not linked for now (database error): %s",
                 len(job.articles) or len(job.stored),
                 exc,
-                exc_info=not isinstance(exc, PyMongoError),
             )
+            self.stats.inc_value(f"{STATS}/errors")
+            return
+        except Exception:
+            logger.exception("Could not index or link %d article(s)", len(job.articles))
             self.stats.inc_value(f"{STATS}/errors")
             return
         seconds = time.monotonic() - started

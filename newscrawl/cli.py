@@ -76,11 +76,79 @@ def cmd_articles(args: argparse.Namespace) -> int:
     from newscrawl.runner import project_settings
     from newscrawl.storage.client import open_store
 
-    settings = project_settings({"MONGO_URI": args.mongo_uri} if args.mongo_uri else {})
-    store = open_store(settings)
+    overrides = {"MONGO_URI": args.mongo_uri} if args.mongo_uri else {}
+    if args.database:
+        overrides["MONGO_DATABASE"] = args.database
+    store = open_store(project_settings(overrides))
     try:
+        from newscrawl.storage.export import article_json
+
         for doc in store.db.articles.find({}, limit=args.limit).sort("published_at", -1):
-            print(json.dumps(doc, ensure_ascii=False, default=str))
+            print(article_json(doc))
+    finally:
+        store.close()
+    return 0
+
+
+def _store_settings(args: argparse.Namespace) -> Any:
+    from newscrawl.runner import project_settings
+
+    overrides: dict[str, Any] = dict(_pairs(args.set, "-s"))
+    if args.mongo_uri:
+        overrides["MONGO_URI"] = args.mongo_uri
+    if args.database:
+        overrides["MONGO_DATABASE"] = args.database
+    return project_settings(overrides)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Articles updated since a watermark, as JSON lines or CSV, and the next watermark."""
+    from newscrawl.storage.client import open_store
+    from newscrawl.storage.export import Watermark, export_articles
+
+    try:
+        since = Watermark.parse(args.since)
+    except ValueError as exc:
+        raise SystemExit(f"newscrawl export: --since: {exc}") from exc
+    store = open_store(_store_settings(args))
+    try:
+        result = export_articles(store.db, since, args.format, out=args.out, settle=args.settle)
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away (e.g. `| head`): nothing more to say
+        return 1
+    finally:
+        store.close()
+    print(f"newscrawl export: {result.count} article(s) updated after {since}; "
+          f"next time: --since '{result.watermark}'", file=sys.stderr)
+    if args.out:
+        print(result.watermark)  # alone on stdout, for scripts: W=$(newscrawl export ...)
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """New and changed articles as JSON lines, as they are stored (a change stream)."""
+    from newscrawl.storage.client import open_store
+    from newscrawl.storage.export import article_json
+    from newscrawl.storage.watch import ResumeTokenLost, follow, load_token, save_token
+
+    token = load_token(args.resume_file) if args.resume_file else None
+    store = open_store(_store_settings(args))
+
+    def emit(doc: dict[str, Any]) -> None:
+        sys.stdout.write(article_json(doc) + "\n")
+        sys.stdout.flush()
+
+    def keep(token: Any) -> None:
+        if args.resume_file:
+            save_token(args.resume_file, token)
+
+    try:
+        follow(store.db, emit, resume_after=token, on_token=keep, max_events=args.max_events)
+    except ResumeTokenLost as exc:
+        print(f"newscrawl watch: {exc}", file=sys.stderr)
+        return 2
+    except (BrokenPipeError, KeyboardInterrupt):
+        return 0
     finally:
         store.close()
     return 0
@@ -190,7 +258,36 @@ def build_parser() -> argparse.ArgumentParser:
     articles = sub.add_parser("articles", help="print stored articles as JSON lines, newest first")
     articles.add_argument("--limit", type=int, default=10)
     articles.add_argument("--mongo-uri")
+    articles.add_argument("--database", help="default: MONGO_DATABASE")
     articles.set_defaults(func=cmd_articles)
+
+    export = sub.add_parser("export", help="articles updated since a watermark, as JSON lines or "
+                            "CSV; prints the next watermark")
+    export.add_argument("--since", default="", metavar="TIME[,ID]",
+                        help="a watermark printed by the last export, or an ISO 8601 time "
+                             "(default: everything)")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--out", help="write to this file (atomically) instead of stdout; "
+                                      "the next watermark is then printed on stdout")
+    export.add_argument("--settle", type=float, default=60.0, metavar="SECONDS",
+                        help="the watermark stays this far behind now: writes of the last "
+                             "seconds may not be visible yet (default 60)")
+    export.add_argument("--mongo-uri")
+    export.add_argument("--database", help="default: MONGO_DATABASE")
+    export.add_argument("-s", dest="set", action="append", default=[], metavar="NAME=VALUE",
+                        help="setting, e.g. -s NEWSCRAWL_DATA_DIR=/var/lib/newscrawl")
+    export.set_defaults(func=cmd_export)
+
+    watch = sub.add_parser("watch", help="print new and changed articles as JSON lines as they "
+                           "are stored (change stream)")
+    watch.add_argument("--resume-file", metavar="FILE",
+                       help="keep the resume token here; start after it when it exists")
+    watch.add_argument("--max-events", type=int, help="stop after this many articles")
+    watch.add_argument("--mongo-uri")
+    watch.add_argument("--database", help="default: MONGO_DATABASE")
+    watch.add_argument("-s", dest="set", action="append", default=[], metavar="NAME=VALUE",
+                       help="setting")
+    watch.set_defaults(func=cmd_watch)
 
     evaluate = sub.add_parser("eval", help="crawl a generated replica and print per-field accuracy")
     evaluate.add_argument("--articles", type=int, default=600)

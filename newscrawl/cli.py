@@ -43,6 +43,15 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         settings["MONGO_URI"] = args.mongo_uri
     if args.loglevel:
         settings["LOG_LEVEL"] = args.loglevel
+    if args.distributed or args.redis_url:  # one worker of many: see newscrawl/distributed
+        from newscrawl.distributed.connection import redis_problem
+
+        settings["NEWSCRAWL_DISTRIBUTED"] = True
+        if args.redis_url:
+            settings["REDIS_URL"] = args.redis_url
+        if problem := redis_problem(settings):
+            print(f"newscrawl: {problem}", file=sys.stderr)
+            return 1
     return _crawl(args.spider, settings, _pairs(args.arg, "-a"), args.stats_out)
 
 
@@ -245,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("--mongo-uri", help="MongoDB URI (default: $MONGO_URI, else the embedded server)")
     crawl.add_argument("-L", "--loglevel", help="log level (default INFO)")
     crawl.add_argument("--stats-out", help="write the crawl's stats as JSON to this file")
+    crawl.add_argument("--distributed", action="store_true",
+                       help="be one of many workers sharing a frontier in Redis (README)")
+    crawl.add_argument("--redis-url", help="Redis of --distributed (default: $REDIS_URL)")
     crawl.set_defaults(func=cmd_crawl)
 
     demo = sub.add_parser("demo", help="build and serve a replica, crawl it into the embedded database")

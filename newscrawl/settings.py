@@ -89,6 +89,15 @@ EXTENSIONS = {
 NEWSCRAWL_RUNS_ENABLED = True  # write the run record
 NEWSCRAWL_RUNS_MAX_FAILED = 10_000  # failed URLs kept in one run record
 
+# --- distributed mode: many workers, one frontier in Redis (newscrawl/distributed) ----
+ADDONS = {"newscrawl.distributed.addon.Distributed": 0}  # applies the switch below
+NEWSCRAWL_DISTRIBUTED = False  # True: scrapy-redis scheduler and dupefilter shared in Redis
+REDIS_URL = None  # redis://host:6379/0 for distributed mode; unset = env REDIS_URL
+NEWSCRAWL_DISTRIBUTED_PREFIX = "newscrawl:%(spider)s"  # Redis keys of one crawl
+NEWSCRAWL_DISTRIBUTED_WORKER_TIMEOUT = 20.0  # seconds without heartbeat: worker dead, re-queue
+NEWSCRAWL_DISTRIBUTED_POLL_SECONDS = 0.1  # how often in-flight work is checked
+SCHEDULER_IDLE_BEFORE_CLOSE = 0  # seconds the whole crawl must stay idle before a worker closes
+
 # --- runtime ---------------------------------------------------------------
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"  # Scrapy's default
 FEED_EXPORT_ENCODING = "utf-8"  # `-o file.jsonl` keeps Chinese readable

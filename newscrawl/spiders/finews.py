@@ -7,7 +7,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from scrapy import Request, Spider
 from scrapy.http import Response, TextResponse
@@ -19,6 +19,11 @@ from newscrawl.extract.post import PostFields, parse_post_page
 from newscrawl.extract.share import ShareFields, classify_bad_share, merge_share, parse_share_json
 from newscrawl.items import Article
 from newscrawl.sites import finews
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+    from newscrawl.distributed.shares import SharedShares
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +73,16 @@ class FinewsSpider(Spider):
         self._shares: OrderedDict[str, ShareFields | None] = OrderedDict()
         # canonical URLs refused by the trap or depth rule (reported once)
         self._refused: set[str] = set()
+        # distributed mode: _waiting and _shares live in Redis instead (see from_crawler)
+        self.shared_shares: SharedShares | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> FinewsSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        from newscrawl.distributed.shares import SharedShares
+
+        spider.shared_shares = SharedShares.from_crawler(crawler)  # None unless distributed
+        return spider
 
     @property
     def _share_cache_size(self) -> int:
@@ -166,6 +181,9 @@ class FinewsSpider(Spider):
         if code is None or json_url is None:
             yield self._article(merge_share(fields, None), urls)
             return
+        if self.shared_shares is not None:
+            yield from self._parse_post_shared(fields, urls, code, json_url)
+            return
         if code in self._shares:
             self._count("share/cache_hit")
             yield self._article(merge_share(fields, self._shares[code]), urls)
@@ -181,6 +199,27 @@ class FinewsSpider(Spider):
                 priority=PRIORITY[finews.SHARE_JSON],
                 dont_filter=True,  # fetched once per article id: self._waiting/_shares decide
             )
+
+    def _parse_post_shared(
+        self, fields: PostFields, urls: list[str], code: str, json_url: str
+    ) -> Iterator[Any]:
+        """Distributed mode: a post and its share JSON may be handled by different
+        workers, so the answer and the waiting posts live in Redis
+        (:mod:`newscrawl.distributed.shares`)."""
+        assert self.shared_shares is not None
+        found, share = self.shared_shares.wait(code, fields, urls)
+        if found:
+            self._count("share/cache_hit")
+            yield self._article(merge_share(fields, share), urls)
+            return
+        yield Request(
+            json_url,
+            callback=self.parse_share,
+            errback=self.share_failed,
+            cb_kwargs={"code": code},
+            priority=PRIORITY[finews.SHARE_JSON],
+            meta=self.shared_shares.request_meta(code),  # once per article id, across workers
+        )
 
     def parse_share(self, response: Response, code: str) -> Iterator[Article]:
         share = parse_share_json(response.body)
@@ -204,6 +243,11 @@ class FinewsSpider(Spider):
         yield from self._release(request.cb_kwargs["code"], None)
 
     def _release(self, code: str, share: ShareFields | None) -> Iterator[Article]:
+        if self.shared_shares is not None:
+            share, posts = self.shared_shares.release(code, share)
+            for fields, urls in posts:
+                yield self._article(merge_share(fields, share), urls)
+            return
         self._shares[code] = share
         while len(self._shares) > self._share_cache_size:
             self._shares.popitem(last=False)

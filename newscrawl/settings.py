@@ -69,10 +69,21 @@ ITEM_PIPELINES = {
 }
 
 # --- storage ---------------------------------------------------------------
-MONGO_URI = None  # mongodb://...; unset (and no env MONGO_URI) = the embedded SecantusDB server
+MONGO_ENABLED = True  # False: articles are not stored (the store pipeline is off)
+MONGO_URI = None  # mongodb://user:pass@host/?tls=true...; unset (and no env) = embedded SecantusDB
 MONGO_DATABASE = "newscrawl"  # database name
+MONGO_CONNECT_TIMEOUT = 10.0  # seconds to reach the server (at start: else the crawl stops)
+MONGO_WRITE_CONCERN_W = None  # w: 1, 2, "majority"...; None = the server's default; 0 refused
+MONGO_WRITE_CONCERN_J = None  # j: True waits for the server's journal; None = server default
 MONGO_BATCH_SIZE = 100  # documents per bulk write
 MONGO_FLUSH_SECONDS = 2.0  # longest a stored item waits in the buffer
+MONGO_MAX_PENDING_BATCHES = 3  # batches queued before items wait (or, while failing, spill)
+MONGO_WRITE_ATTEMPTS = 5  # tries per article when another writer keeps changing it
+MONGO_RETRY_TIMES = 3  # extra tries of a batch after a transient error (reset, not primary)
+MONGO_RETRY_BACKOFF = 0.5  # seconds before the first retry; doubles each time
+MONGO_RETRY_BACKOFF_MAX = 8.0  # longest wait between retries, seconds
+MONGO_RECONNECT_SECONDS = 5.0  # while MongoDB is away (journaling), how often it is pinged
+MONGO_MAX_DOCUMENT_BYTES = 8 * 1024 * 1024  # larger documents are cut (truncated: true)
 
 # --- dedup: one record per story (newscrawl/dedup) ----------------------------
 NEWSCRAWL_NEARDUP_ENABLED = True  # link exact and near copies under other keys (duplicate_of)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from typing import Any
 
 import pytest
 from pymongo.errors import InvalidOperation
@@ -127,3 +128,138 @@ def test_embedded_default_lives_under_the_data_dir(tmp_path, monkeypatch):
     also.close()
     assert pid is not None and not pid_alive(pid)
     assert (tmp_path / "state" / "mongo" / "WiredTiger").exists()
+
+
+def test_unacknowledged_write_concern_is_refused(mongo_uri, mongo_db_name):
+    with pytest.raises(StorageUnavailable, match="unacknowledged"):
+        open_store({"MONGO_URI": mongo_uri, "MONGO_WRITE_CONCERN_W": 0})
+    with pytest.raises(StorageUnavailable, match="unacknowledged"):
+        open_store({"MONGO_URI": f"{mongo_uri}?w=0"})
+
+
+def test_credentials_in_the_uri(tmp_path):
+    """A server that requires authentication: the URI's user works, a wrong
+    password fails at start with a clear, redacted message."""
+    from pymongo import MongoClient
+
+    from newscrawl.storage.embedded import EmbeddedMongo
+    from newscrawl.storage.migrations import ensure_collections
+
+    with EmbeddedMongo(tmp_path / "mongo") as server:
+        admin: Any = MongoClient(server.uri)
+        roles = [{"role": "readWrite", "db": "news"}, {"role": "dbAdmin", "db": "news"}]
+        admin.admin.command("createUser", "crawler", pwd="s3cr@t", roles=roles)
+        admin.close()
+    with EmbeddedMongo(tmp_path / "mongo", args=("--auth",)) as server:
+        host = f"127.0.0.1:{server.port}"
+        good = f"mongodb://crawler:s3cr%40t@{host}/?authSource=admin"
+        store = open_store({"MONGO_URI": good, "MONGO_DATABASE": "news"})
+        try:
+            assert ensure_collections(store.db).applied  # creates, indexes, collMod: all allowed
+            store.db.articles_rejected.insert_one({"_id": "x"})
+            assert store.uri == f"mongodb://crawler:***@{host}/?authSource=admin"
+        finally:
+            store.close()
+        bad = f"mongodb://crawler:hunter2@{host}/?authSource=admin"
+        with pytest.raises(StorageUnavailable, match="refused the credentials") as info:
+            open_store({"MONGO_URI": bad, "MONGO_CONNECT_TIMEOUT": 3})
+        assert "hunter2" not in str(info.value)
+
+
+def self_signed(tmp_path):
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """A SecantusDB server that speaks only TLS; yields (port, CA file)."""
+    import subprocess
+
+    from newscrawl.storage.embedded import find_executable, parse_listening_port
+
+    cert_file, key_file = self_signed(tmp_path)
+    log = tmp_path / "tls.log"
+    executable = find_executable()
+    assert executable is not None
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [executable, "--host", "127.0.0.1", "--port", "0", "--storage-path",
+             str(tmp_path / "data"), "--tls-cert-file", str(cert_file),
+             "--tls-key-file", str(key_file)],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        port = None
+        while port is None:
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            port = parse_listening_port(log.read_text())
+            time.sleep(0.05)
+        yield port, cert_file
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_tls_options_in_the_uri(tls_server):
+    port, ca_file = tls_server
+    uri = f"mongodb://127.0.0.1:{port}/?tls=true&tlsCAFile={ca_file}"
+    store = open_store({"MONGO_URI": uri, "MONGO_DATABASE": "tls"})
+    try:
+        store.db.articles.insert_one({"_id": "over-tls"})
+        assert store.db.articles.count_documents({}) == 1
+    finally:
+        store.close()
+    # a client that does not trust the certificate is refused at start
+    with pytest.raises(StorageUnavailable, match="certificate verify failed"):
+        open_store({"MONGO_URI": f"mongodb://127.0.0.1:{port}/?tls=true",
+                    "MONGO_CONNECT_TIMEOUT": 2})  # fmt: skip
+
+
+def test_write_concern_from_the_uri_applies_when_the_settings_are_unset(mongo_uri):
+    store = open_store({"MONGO_URI": f"{mongo_uri}?w=majority&journal=true"})
+    try:
+        assert store.db.write_concern.document == {"w": "majority", "j": True}
+    finally:
+        store.close()
+    store = open_store({"MONGO_URI": f"{mongo_uri}?w=majority", "MONGO_WRITE_CONCERN_W": 1})
+    try:
+        assert store.db.write_concern.document == {"w": 1}  # the setting wins
+    finally:
+        store.close()

@@ -13,9 +13,11 @@ Settings read (all optional):
 - ``MONGO_DATABASE`` (``"newscrawl"``): the database name.
 - ``MONGO_CONNECT_TIMEOUT`` (10 seconds): how long to wait for the server at
   start before failing with :class:`StorageUnavailable`.
-- ``MONGO_WRITE_CONCERN_W`` (server default): ``w`` for writes, an int or a
-  tag such as ``"majority"``; 0 (unacknowledged) is refused.
-- ``MONGO_WRITE_CONCERN_J`` (server default): ``j`` for writes, a bool.
+- ``MONGO_WRITE_CONCERN_W`` (unset): ``w`` for writes, an int or a tag such
+  as ``"majority"``; 0 (unacknowledged) is refused.
+- ``MONGO_WRITE_CONCERN_J`` (unset): ``j`` for writes, a bool.
+  Unset, the URI's ``w=`` / ``journal=`` options apply, else the server's
+  default.
 - ``NEWSCRAWL_DATA_DIR`` (``".newscrawl"`` in the working directory): the
   embedded server keeps its data in ``<dir>/mongo``.
 """
@@ -33,7 +35,7 @@ from typing import Any
 
 from pymongo import MongoClient
 from pymongo.database import Database
-from pymongo.errors import ConfigurationError, PyMongoError
+from pymongo.errors import ConfigurationError, OperationFailure, PyMongoError
 from pymongo.write_concern import WriteConcern
 from scrapy.settings import BaseSettings
 
@@ -47,6 +49,7 @@ DEFAULT_DATA_DIR = ".newscrawl"
 DEFAULT_CONNECT_TIMEOUT = 10.0
 APP_NAME = "newscrawl"
 _SECRET_PARAMS = ("password", "token", "secret", "authmechanismproperties")
+_AUTHENTICATION_FAILED = 18
 
 Document = dict[str, Any]
 
@@ -185,7 +188,10 @@ def open_store(settings: Mapping[str, Any]) -> Store:
             shared = _connect(uri, embedded_storage_path(values), timeout)
             _registry[key] = shared
         shared.refs += 1
-    db = shared.client.get_database(str(database), write_concern=write_concern)
+    # unset settings: the URI's own w / journal options (or the server's default) apply
+    db = shared.client.get_database(
+        str(database), write_concern=None if write_concern.is_server_default else write_concern
+    )
     if not db.write_concern.acknowledged:
         _release(key)
         raise StorageUnavailable(
@@ -208,6 +214,14 @@ def _connect(uri: str | None, storage_path: Path, timeout: float) -> _Shared:
         raise StorageUnavailable(f"invalid MongoDB URI {shown}: {_scrub(exc, uri)}") from exc
     try:
         client.admin.command("ping")
+    except OperationFailure as exc:
+        client.close()
+        _stop(embedded)
+        if exc.code != _AUTHENTICATION_FAILED:
+            raise StorageUnavailable(f"MongoDB at {shown} refused: {_scrub(exc, uri)}") from exc
+        raise StorageUnavailable(
+            f"MongoDB at {shown} refused the credentials in the URI: {_scrub(exc, uri)}"
+        ) from exc
     except PyMongoError as exc:
         client.close()
         _stop(embedded)

@@ -57,6 +57,8 @@ TOKEN = "newscrawl_token"
 #: finish reason when Redis stops answering mid-crawl
 REDIS_UNAVAILABLE = "redis_unavailable"
 STATS = "newscrawl/distributed"
+#: fingerprints remembered locally (a repeat skips the Redis round trip); then forgotten
+SEEN_CACHE_SIZE = 200_000
 
 
 def new_worker_id() -> str:
@@ -232,6 +234,8 @@ class DistributedScheduler(Scheduler):  # type: ignore[misc]
             logger.debug("Start request left to the crawl's first worker: %s", request)
             return False
         if fingerprint is not None:
+            if len(self._seen) >= SEEN_CACHE_SIZE:
+                self._seen.clear()  # bounded memory; Redis still knows them all
             self._seen.add(fingerprint)
         if result == 0:
             return self._filtered(request)

@@ -71,17 +71,24 @@ class WorkersResult:
         }
 
 
-def worker_command(stats_out: Path, settings: dict[str, Any], distributed: bool) -> list[str]:
+def worker_command(
+    stats_out: Path,
+    settings: dict[str, Any],
+    distributed: bool,
+    spider_args: dict[str, str] | None = None,
+) -> list[str]:
     """The command line of one worker.
 
-    >>> worker_command(Path("s.json"), {"LOG_LEVEL": "INFO"}, True)[3:]
-    ['crawl', 'finews', '--stats-out', 's.json', '--distributed', '-s', 'LOG_LEVEL=INFO']
+    >>> worker_command(Path("s.json"), {"LOG_LEVEL": "INFO"}, True, {"start_url": "u"})[6:]
+    ['s.json', '--distributed', '-s', 'LOG_LEVEL=INFO', '-a', 'start_url=u']
     """
     cmd = [sys.executable, "-m", "newscrawl", "crawl", "finews", "--stats-out", str(stats_out)]
     if distributed:
         cmd.append("--distributed")
     for name, value in settings.items():
         cmd += ["-s", f"{name}={value}"]
+    for name, value in (spider_args or {}).items():
+        cmd += ["-a", f"{name}={value}"]
     return cmd
 
 
@@ -92,6 +99,7 @@ def start_worker(
     settings: dict[str, Any],
     *,
     distributed: bool = True,
+    spider_args: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[str], Path]:
     """Launch worker ``index`` (its files ``worker-<index>.*`` in ``workdir``);
     returns the process and its stats file."""
@@ -102,7 +110,7 @@ def start_worker(
     env.pop("NO_PROXY", None)
     log = (workdir / f"worker-{index}.log").open("w")
     proc = subprocess.Popen(
-        worker_command(stats_out, settings, distributed),
+        worker_command(stats_out, settings, distributed, spider_args),
         cwd=workdir,
         env=env,
         stdout=log,
@@ -146,10 +154,13 @@ def run_workers(
     settings: dict[str, Any] | None = None,
     redis_url: str | None = None,
     distributed: bool = True,
+    spider_args: dict[str, str] | None = None,
     timeout: float = 900.0,
 ) -> WorkersResult:
     """Crawl the replica behind ``proxy_url`` with ``workers`` processes at
-    once and wait for all of them (killing them after ``timeout`` seconds)."""
+    once and wait for all of them (killing them after ``timeout`` seconds).
+    ``settings`` are ``-s`` settings of every worker (text values),
+    ``spider_args`` their ``-a`` arguments (e.g. ``start_url``)."""
     if workers < 1:
         raise ValueError("workers must be at least 1")
     if not distributed and workers != 1:
@@ -170,7 +181,9 @@ def run_workers(
     try:
         started = time.perf_counter()
         procs = [
-            start_worker(i, proxy_url, workdir, base, distributed=distributed)
+            start_worker(
+                i, proxy_url, workdir, base, distributed=distributed, spider_args=spider_args
+            )
             for i in range(workers)
         ]
         deadline = time.monotonic() + timeout

@@ -163,6 +163,39 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schedule(args: argparse.Namespace) -> int:
+    """Crawl on a timer, one crawl at a time per site (a lock in MongoDB)."""
+    import logging
+
+    from newscrawl.incremental.policy import parse_duration
+    from newscrawl.schedule import ScheduleOptions, Scheduler
+
+    logging.basicConfig(
+        level=(args.loglevel or "INFO").upper(),
+        format="%(asctime)s [%(name)s] %(levelname)s: %(message)s",
+    )
+    settings: dict[str, Any] = dict(_pairs(args.set, "-s"))
+    if args.mongo_uri:
+        settings["MONGO_URI"] = args.mongo_uri
+    if args.every is None and not args.once:
+        raise SystemExit("newscrawl schedule: give --every INTERVAL (or --once)")
+    try:
+        options = ScheduleOptions(
+            spider=args.spider,
+            every=parse_duration(args.every or "1h"),
+            settings=settings,
+            spider_args=_pairs(args.arg, "-a"),
+            lock_ttl=parse_duration(args.lock_ttl),
+            max_runs=args.max_runs,
+            once=args.once,
+            stop_timeout=parse_duration(args.stop_timeout).total_seconds(),
+            loglevel=args.loglevel,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"newscrawl schedule: {exc}") from exc
+    return Scheduler(options).run()
+
+
 def cmd_replica(args: argparse.Namespace) -> int:
     from newscrawl.replica.cli import main as replica_main
 
@@ -319,6 +352,23 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-variations", action="store_true", help="omit per-variation lines")
     evaluate.add_argument("-L", "--loglevel", default="WARNING")
     evaluate.set_defaults(func=cmd_eval)
+
+    schedule = sub.add_parser("schedule", help="crawl on a timer, one crawl of a site at a time")
+    schedule.add_argument("spider")
+    schedule.add_argument("--every", help="interval, e.g. 10m, 1h, 90 (seconds)")
+    schedule.add_argument("-a", dest="arg", action="append", default=[], metavar="NAME=VALUE",
+                          help="spider argument")
+    schedule.add_argument("-s", dest="set", action="append", default=[], metavar="NAME=VALUE",
+                          help="Scrapy setting for every crawl")
+    schedule.add_argument("--mongo-uri", help="MongoDB URI (crawls and the lock)")
+    schedule.add_argument("--lock-ttl", default="60s", help="lease of the site's lock")
+    schedule.add_argument("--max-runs", type=int, help="stop after this many crawls")
+    schedule.add_argument("--once", action="store_true",
+                          help="one tick (cron, systemd timers): crawl unless locked, then exit")
+    schedule.add_argument("--stop-timeout", default="120s",
+                          help="on SIGTERM, how long the running crawl may take to stop")
+    schedule.add_argument("-L", "--loglevel", help="log level (default INFO)")
+    schedule.set_defaults(func=cmd_schedule)
 
     replica = sub.add_parser("replica", help="build or serve a replica of the site (see --help)",
                              add_help=False)

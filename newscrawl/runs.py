@@ -13,7 +13,10 @@ reactor thread. The document (see the README, "Run records")::
       "finish_reason": "finished",          # or shutdown, store_unavailable, ...
       "pages_fetched": 950, "requests": 1130, "retries": 140,
       "articles": {"new": 470, "updated": 0, "unchanged": 0, "merged": 12,
+                   "near_duplicate": 9, "exact_duplicate": 0, "gone": 0,
                    "write_errors": 0},
+      "incremental": {"known_pages": 0, "skipped_links": 0, "not_modified": 0,
+                      "rechecked": 0, "retried_failed": 0},   # newscrawl.incremental
       "dropped": {"MissingTitle": 1},       # item drops by reason
       "errors": 0,                          # ERROR log lines
       "failed_count": 27,
@@ -24,7 +27,8 @@ reactor thread. The document (see the README, "Run records")::
       "user_agent": "newscrawl/0.1 (+https://...)",
     }
 
-``retry`` says whether a later run should try the URL again (first): true for
+``retry`` says whether a later run should try the URL again (first:
+:func:`urls_to_retry` gives them to :mod:`newscrawl.incremental`): true for
 network errors, 5xx, bad pages and share answers that may be whole next time;
 false for what a rule refused (robots.txt, other hosts, private addresses,
 traps) and for answers that will not change (404 and soft 404, too large,
@@ -272,6 +276,7 @@ def run_document(
     [{'url': 'https://h/a', 'reason': 'http_503'}]
     """
     store = "newscrawl/store/"
+    incremental = "newscrawl/incremental/"
     dropped = "item_dropped_reasons_count/"
     by_reason = Counter(str(f["reason"]) for f in failures)
     return {
@@ -290,7 +295,17 @@ def run_document(
             "updated": int(stats.get(store + "updated", 0)),
             "unchanged": int(stats.get(store + "unchanged", 0)),
             "merged": int(stats.get(store + "merged", 0)),
+            "near_duplicate": int(stats.get("newscrawl/dedup/near", 0)),
+            "exact_duplicate": int(stats.get("newscrawl/dedup/exact", 0)),
+            "gone": int(stats.get(incremental + "gone", 0)),
             "write_errors": int(stats.get(store + "write_errors", 0)),
+        },
+        "incremental": {
+            "known_pages": int(stats.get(incremental + "known", 0)),
+            "skipped_links": int(stats.get(incremental + "skipped", 0)),
+            "not_modified": int(stats.get("newscrawl/http/not_modified", 0)),
+            "rechecked": int(stats.get(incremental + "rechecked", 0)),
+            "retried_failed": int(stats.get(incremental + "retried", 0)),
         },
         "dropped": {
             k[len(dropped) :]: v for k, v in sorted(stats.items()) if k.startswith(dropped)
@@ -302,6 +317,18 @@ def run_document(
         "failed_urls_truncated": max(0, len(failures) - max_failed),
         "user_agent": user_agent,
     }
+
+
+def urls_to_retry(db: Database[dict[str, Any]], site: str, limit: int = 10_000) -> list[str]:
+    """The URLs the latest recorded run of ``site`` failed for good and that
+    are worth trying again (``retry``): the next run fetches them first."""
+    last = db[CRAWL_RUNS].find_one(
+        {"site": site}, {"failed_urls": 1}, sort=[("started_at", DESCENDING)]
+    )
+    if last is None:
+        return []
+    failed = last.get("failed_urls") or []
+    return [str(f["url"]) for f in failed if f.get("retry") and f.get("url")][:limit]
 
 
 def write_run(db: Database[dict[str, Any]], doc: dict[str, Any]) -> None:

@@ -92,8 +92,23 @@ NEWSCRAWL_NEARDUP_NGRAM = 5  # characters per n-gram (no word segmentation)
 NEWSCRAWL_NEARDUP_NUM_PERM = 128  # MinHash permutations per signature
 NEWSCRAWL_NEARDUP_MIN_CHARS = 100  # shorter normalised bodies (flashes) are never linked
 
+# --- incremental crawling (newscrawl/incremental) ----------------------------
+NEWSCRAWL_INCREMENTAL_ENABLED = True  # skip pages already stored; False: crawl everything again
+NEWSCRAWL_RECHECK_WINDOW = "24h"  # stored articles published this recently are re-checked
+NEWSCRAWL_RECHECK_AFTER = "1h"  # ... at most once per this
+NEWSCRAWL_LIST_RECHECK_AFTER = "1h"  # category pages no new post links to: re-checked this often
+NEWSCRAWL_STATE_HORIZON = "7d"  # how far back the stored state is loaded at start
+NEWSCRAWL_NOW = None  # reference time for the window (ISO 8601); unset: now
+DOWNLOADER_MIDDLEWARES |= {
+    "newscrawl.incremental.ConditionalRequests": 590,  # If-None-Match, 304s, gone posts
+}
+SPIDER_MIDDLEWARES |= {
+    "newscrawl.incremental.SkipKnownPages": 960,  # no links to stored posts
+}
+
 # --- extensions ------------------------------------------------------------
 EXTENSIONS = {
+    "newscrawl.incremental.Incremental": 100,  # loads and writes the incremental state
     "newscrawl.extensions.CrawlSummary": 500,
     "newscrawl.runs.RunRecorder": 510,  # one crawl_runs document per crawl
 }

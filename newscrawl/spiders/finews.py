@@ -17,6 +17,7 @@ from newscrawl import runs
 from newscrawl.extract.pages import classify_bad_page
 from newscrawl.extract.post import PostFields, parse_post_page
 from newscrawl.extract.share import ShareFields, classify_bad_share, merge_share, parse_share_json
+from newscrawl.incremental import NotModified
 from newscrawl.items import Article
 from newscrawl.sites import finews
 
@@ -32,7 +33,17 @@ FOLLOW = frozenset({finews.HOME, finews.CATEGORY, finews.POST})
 #: request meta: how many pages in a row without an article led here (trap rule)
 CHAIN = "newscrawl_chain"
 #: request priorities: finish articles before opening more lists
-PRIORITY = {finews.SHARE_JSON: 20, finews.POST: 10, finews.CATEGORY: 0, finews.HOME: 0}
+PRIORITY = {
+    finews.SHARE_JSON: 20,
+    finews.POST: 10,
+    finews.CATEGORY: 0,
+    finews.HOME: 0,
+    finews.FEED: 0,
+}
+#: the Atom feed of the newest posts: with the home page, where new posts show up first
+FEED_URL = f"https://{finews.MAIN_HOST}{finews.FEED_PATH}"
+#: ``spider.state`` key (saved in JOBDIR): post URLs parsed while their share JSON was in flight
+STATE_WAITING = "share_waiting"
 
 
 @dataclass
@@ -48,6 +59,11 @@ class FinewsSpider(Spider):
     category links found on posts, every post of a category page, and share
     links (their JSON endpoint, not the JavaScript page). Third-party links are
     recorded on the article (``origin_url``, ``outlinks``) and never followed.
+
+    Starting from the home page it also reads ``/feed.xml`` (entry links).
+    With ``JOBDIR``, posts whose share JSON was still awaited when the crawl
+    stopped are kept in ``spider.state`` and fetched again on resume (their
+    page is already in the dupefilter, their JSON request in the queue).
 
     Every request has an errback: a URL that fails for good (after its retries,
     refused by a rule, or a bad page) is reported to the run record with its
@@ -90,6 +106,41 @@ class FinewsSpider(Spider):
 
     async def start(self) -> AsyncIterator[Any]:
         yield Request(self.start_url, callback=self.parse, errback=self.request_failed)
+        if self.start_url == finews.HOME_URL:
+            yield Request(
+                FEED_URL,
+                callback=self.parse,
+                errback=self.request_failed,
+                priority=PRIORITY[finews.FEED],
+            )
+        for url in self._resumed_posts():
+            yield Request(
+                url,
+                callback=self.parse,
+                errback=self.request_failed,
+                priority=PRIORITY[finews.POST],
+                dont_filter=True,
+            )
+
+    def _resumed_posts(self) -> list[str]:
+        """Posts a stopped run parsed but could not finish (share JSON in flight)."""
+        waiting: dict[str, list[str]] = self._job_state().pop(STATE_WAITING, {})
+        urls = list(dict.fromkeys(url for posts in waiting.values() for url in posts))
+        if urls:
+            logger.info(
+                "Resuming: fetching again %d posts that waited for their share JSON", len(urls)
+            )
+            if self.crawler.stats is not None:
+                self.crawler.stats.set_value("newscrawl/jobdir/resumed_posts", len(urls))
+        return urls
+
+    def _job_state(self) -> dict[str, Any]:
+        """``spider.state``: Scrapy's SpiderState sets it and saves it in JOBDIR."""
+        state = getattr(self, "state", None)
+        if not isinstance(state, dict):
+            state = {}
+            self.state = state
+        return state
 
     # --- pages -----------------------------------------------------------
 
@@ -100,6 +151,9 @@ class FinewsSpider(Spider):
             return
         kind = finews.route(response.url)
         self._count(f"pages/{kind}")
+        if kind == finews.FEED:
+            yield from self._follow_feed(response)
+            return
         fields = self._post_fields(response) if kind == finews.POST else None
         chain = 0 if fields is not None else int(_meta(response).get(CHAIN, 0)) + 1
         yield from self._follow(response, chain)
@@ -152,6 +206,8 @@ class FinewsSpider(Spider):
 
     def request_failed(self, failure: Failure) -> None:
         """Errback of page requests: the URL failed for good, the run record says why."""
+        if isinstance(failure.value, NotModified):
+            return  # a 304 to a conditional request: the page is as stored
         runs.report_request_failure(self.crawler, failure)
 
     def _post_fields(self, response: TextResponse) -> PostFields | None:
@@ -174,6 +230,18 @@ class FinewsSpider(Spider):
             logger.warning("Not an article page, skipped: %s", response.url)
         return None
 
+    def _follow_feed(self, response: TextResponse) -> Iterator[Request]:
+        entries = "//*[local-name()='entry']/*[local-name()='link']/@href"
+        for href in response.xpath(entries).getall():
+            url = response.urljoin(href.strip())
+            if finews.route(url) == finews.POST:
+                yield Request(
+                    url,
+                    callback=self.parse,
+                    errback=self.request_failed,
+                    priority=PRIORITY[finews.POST],
+                )
+
     def _parse_post(self, response: TextResponse, fields: PostFields) -> Iterator[Any]:
         urls = _seen_urls(response, fields)
         code = fields.info_code
@@ -190,6 +258,7 @@ class FinewsSpider(Spider):
             return
         waiting = self._waiting.setdefault(code, [])
         waiting.append(_Waiting(fields, urls))
+        self._job_state().setdefault(STATE_WAITING, {}).setdefault(code, []).append(response.url)
         if len(waiting) == 1:
             yield Request(
                 json_url,
@@ -251,6 +320,7 @@ class FinewsSpider(Spider):
         self._shares[code] = share
         while len(self._shares) > self._share_cache_size:
             self._shares.popitem(last=False)
+        self._job_state().get(STATE_WAITING, {}).pop(code, None)
         for waiting in self._waiting.pop(code, []):
             yield self._article(merge_share(waiting.fields, share), waiting.urls)
 
@@ -287,7 +357,12 @@ class FinewsSpider(Spider):
             self.crawler.stats.inc_value(f"newscrawl/{key}")
 
     def closed(self, reason: str) -> None:
-        if self._waiting:
+        if self._waiting and self.settings.get("JOBDIR"):
+            logger.info(
+                "%d articles wait for their share JSON; saved in JOBDIR, finished on resume",
+                len(self._waiting),
+            )
+        elif self._waiting:
             logger.error(
                 "%d articles still waited for their share JSON at close: %s",
                 len(self._waiting),

@@ -205,17 +205,21 @@ def _declared_urls(selector: Selector) -> tuple[str | None, list[str]]:
     return canonical or None, list(declared)
 
 
-def parse_post_page(html: str, url: str) -> PostFields | None:
+def parse_post_page(html: str, url: str, selector: Selector | None = None) -> PostFields | None:
     """The fields of a post page; ``None`` for a page that is not a post (no
     ``<section>`` with an ``<h1>``: the home page, a 404 page, a category
     page) and for a bad page (empty, truncated, too large, the 404 page
-    served as 200: see ``pages.classify_bad_page``). Never raises on odd HTML."""
+    served as 200: see ``pages.classify_bad_page``). Never raises on odd HTML.
+
+    ``selector``: ``html`` already parsed (a crawl's ``response.selector``, which
+    the spider also reads links from), so the page is not parsed a second time;
+    it is only read, never changed."""
     reason = classify_bad_page(html)
     if reason is not None:
         logger.debug("Bad page (%s), not read: %s", reason, url)
         return None
     try:
-        selector = Selector(text=html)
+        selector = selector if selector is not None else Selector(text=html)
     except ValueError:
         logger.debug("Unparsable page: %s", url)
         return None

@@ -212,7 +212,7 @@ class FinewsSpider(Spider):
 
     def _post_fields(self, response: TextResponse) -> PostFields | None:
         """The post's fields; None for a bad page (reported) or a page that is no article."""
-        fields = parse_post_page(response.text, response.url)
+        fields = parse_post_page(response.text, response.url, response.selector)
         if fields is not None:
             return fields
         bad = classify_bad_page(response.text)

@@ -6,12 +6,14 @@ in a crawl, timed stage by stage:
 
 ``links``      the spider's link following on the post page (the bare spider
                does this too: it is part of the limit, shown for scale)
-``extract``    :func:`newscrawl.extract.post.parse_post_page`
+``extract``    :func:`newscrawl.extract.post.parse_post_page` (given the page
+               the links were read from, as the spider does)
 ``share``      :func:`newscrawl.extract.share.parse_share_json` + ``merge_share``
 ``item``       the spider's ``Article`` construction
 ``clean``      :class:`newscrawl.pipelines.clean.CleanPipeline`
 ``validate``   :func:`newscrawl.pipelines.validate.check`
-``dedup``      the near-duplicate signature (``newscrawl.dedup``, when it exists)
+``dedup``      the near-duplicate index entry (normalised text, MinHash
+               signature, band keys: ``newscrawl.dedup.index.make_entry``)
 ``document``   :func:`newscrawl.storage.documents.to_document` (done by the
                store pipeline on the reactor thread, before the write)
 
@@ -21,7 +23,6 @@ A cProfile of one pass over all articles is saved (top functions by own time).
 from __future__ import annotations
 
 import cProfile
-import importlib
 import inspect
 import io
 import logging
@@ -47,18 +48,11 @@ from newscrawl.storage.documents import to_document
 
 logger = logging.getLogger(__name__)
 
+#: parse_post_page reuses an already parsed page (``selector=``)
+_TAKES_SELECTOR = "selector" in inspect.signature(parse_post_page).parameters
 STAGES = ("links", "extract", "share", "item", "clean", "validate", "dedup", "document")
 #: the stages that are per-article product work (links are the limit's too)
 ARTICLE_STAGES = ("extract", "share", "item", "clean", "validate", "dedup", "document")
-#: names a signature function of ``newscrawl.dedup`` may have (text in, signature out)
-DEDUP_FUNCTIONS = (
-    "body_signature",
-    "signature",
-    "text_signature",
-    "minhash_signature",
-    "signature_of",
-    "minhash",
-)
 
 
 @dataclass
@@ -89,28 +83,24 @@ def saved_pages(site_dir: Path, limit: int | None = None) -> list[SavedPage]:
 
 
 def dedup_signature() -> tuple[str | None, Callable[[str], Any] | None]:
-    """The near-duplicate signature function of ``newscrawl.dedup``, if the
-    package exists and has one of :data:`DEDUP_FUNCTIONS` taking one text."""
-    for module_name in ("newscrawl.dedup", "newscrawl.dedup.signatures", "newscrawl.dedup.minhash"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        for name in DEDUP_FUNCTIONS:
-            func = getattr(module, name, None)
-            if not callable(func):
-                continue
-            try:
-                params = inspect.signature(func).parameters.values()
-            except (TypeError, ValueError):
-                continue
-            required = [
-                p for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY,
-                                                                         p.POSITIONAL_OR_KEYWORD)
-            ]  # fmt: skip
-            if len(required) == 1:
-                return f"{module_name}.{name}", func
-    return None, None
+    """What the dedup pipeline computes per article in its worker thread (the
+    index entry: normalised text, MinHash signature, band keys), with the
+    project's dedup settings; (None, None) while ``newscrawl.dedup`` is missing."""
+    try:
+        from newscrawl.dedup.index import make_entry
+        from newscrawl.pipelines.dedup import DEFAULT_MIN_CHARS, scheme_from_settings
+        from newscrawl.runner import project_settings
+    except ImportError as exc:
+        logger.warning("no dedup signature to time: %s", exc)
+        return None, None
+    settings = project_settings()
+    scheme = scheme_from_settings(settings)
+    min_chars = settings.getint("NEWSCRAWL_NEARDUP_MIN_CHARS", DEFAULT_MIN_CHARS)
+
+    def entry(body: str) -> Any:
+        return make_entry("bench", body, None, scheme, min_chars)
+
+    return f"newscrawl.dedup.index.make_entry ({scheme.id})", entry
 
 
 class _Timer:
@@ -137,7 +127,9 @@ def _one_pass(
     for page in pages:
         response = HtmlResponse(page.url, body=page.html, encoding="utf-8")
         timer.run("links", lambda r=response: sum(1 for _ in _links(r)))
-        fields = timer.run("extract", parse_post_page, response.text, response.url)
+        # as the spider does: the links' parse of the page is reused when it can be
+        extra = (response.selector,) if _TAKES_SELECTOR else ()
+        fields = timer.run("extract", parse_post_page, response.text, response.url, *extra)
         if fields is None:
             continue
         merged = timer.run("share", _share, fields, page.share)

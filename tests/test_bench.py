@@ -119,3 +119,22 @@ def test_bare_spider_fetches_every_page_through_nginx(
     assert run.items == 0
     assert run.pages_per_second > 0
     assert run.max_rss_mb > 0
+
+
+def test_post_fields_same_from_the_links_parse(small_site: Path) -> None:
+    """The spider hands parse_post_page the response's own parse (one parse
+    per page, see the bench): the fields must be those of a fresh parse."""
+    from scrapy.http import HtmlResponse
+
+    from bench.cpu import saved_pages
+    from newscrawl.extract.post import parse_post_page
+
+    pages = saved_pages(small_site)
+    assert len(pages) > 30
+    for page in pages:
+        response = HtmlResponse(page.url, body=page.html, encoding="utf-8")
+        response.css("a::attr(href)").getall()  # the spider reads links first
+        alone = parse_post_page(response.text, page.url)
+        shared = parse_post_page(response.text, page.url, response.selector)
+        assert shared == alone
+        assert shared is not None

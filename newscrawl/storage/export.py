@@ -153,12 +153,16 @@ def updated_since(
 ) -> Iterator[dict[str, Any]]:
     """The articles after ``since`` in ``(updated_at, _id)`` order, read
     through a cursor (``batch_size`` documents in memory at a time). The
-    server walks the ``updated_at_id`` index from ``since.updated_at``; the
-    few articles at exactly that time up to ``since.id`` are skipped here."""
+    server reads from ``since.updated_at`` on, in the order of the
+    ``updated_at_id`` index (MongoDB sorts nothing; a server that sorts
+    anyway, as SecantusDB does, may use its disk and answers the first batch
+    later); the few articles at exactly that time up to ``since.id`` are
+    skipped here."""
     cursor = db[ARTICLES].find(
         {"updated_at": {"$gte": since.updated_at}},
         sort=[("updated_at", 1), ("_id", 1)],
         batch_size=batch_size,
+        allow_disk_use=True,
     )
     with cursor:
         for doc in cursor:

@@ -8,8 +8,13 @@ index, run records) can listen to it instead of trusting ``item_scraped``::
 
     def handler(outcomes: dict[str, str], failed: dict[str, str]) -> None:
         # outcomes: article _id -> "inserted" | "updated" | "unchanged" | "merged"
-        # failed: article _id -> error message (not stored)
+        # failed: article _id -> why it is not stored (refused by the database:
+        #         see articles_rejected; or lost: not even journaled)
         ...
+
+Articles kept in the journal while the database was away are signalled when
+they are written, which may be in a later crawl (the journal is replayed
+first thing): their ids may then be of articles this crawl never saw.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ catch up, then follow again.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
@@ -143,12 +142,3 @@ def _wait(exc: PyMongoError) -> None:
         RECONNECT_SECONDS,
     )
     time.sleep(RECONNECT_SECONDS)
-
-
-def token_text(token: Token) -> str:
-    """A token as one line of JSON (for logs).
-
-    >>> token_text({"_data": "82"})
-    '{"_data": "82"}'
-    """
-    return json.dumps(json.loads(json_util.dumps(token)))

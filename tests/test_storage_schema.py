@@ -8,6 +8,7 @@ import pytest
 from itemadapter import ItemAdapter
 from pymongo.errors import DuplicateKeyError, WriteError
 
+from newscrawl.dedup import ARTICLE_FIELDS as DEDUP_FIELDS
 from newscrawl.items import Article
 from newscrawl.storage.documents import STORE_FIELDS, merge, to_document
 from newscrawl.storage.sanitize import MARK_FIELDS
@@ -45,7 +46,7 @@ def test_schema_describes_every_field():
     schema = load_schema()
     properties = schema["properties"]
     item_fields = set(Article.__dataclass_fields__) - {"key"}
-    assert set(properties) == {"_id", *item_fields, *STORE_FIELDS, *MARK_FIELDS}
+    assert set(properties) == {"_id", *item_fields, *STORE_FIELDS, *MARK_FIELDS, *DEDUP_FIELDS}
     for name, spec in properties.items():
         assert spec.get("description"), name
         assert "bsonType" in spec, name

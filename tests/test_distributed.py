@@ -363,7 +363,7 @@ def test_killing_one_of_three_workers_mid_crawl_loses_no_article(
     assert sorted(doc["_id"] for doc in docs) == sorted(reachable)
     assert differences(docs, reachable) == []
     # the survivors found the dead worker and fetched its requests again
-    assert _summary(stats, "newscrawl/distributed/dead_workers") == 1
+    assert _summary(stats, "newscrawl/distributed/dead_workers") >= 1  # (>1: a stalled survivor)
     assert _summary(stats, "newscrawl/distributed/recovered") >= held
     assert all(s["finish_reason"] == "finished" for s in stats)
     assert conn.keys("newscrawl:*") == []
@@ -407,3 +407,46 @@ def test_an_idle_worker_waits_for_a_busy_one_and_takes_over_when_it_dies(
     assert stats["newscrawl/distributed/recovered"] == 1
     stored = sorted(doc["_id"] for doc in mongo_client[mongo_db_name].articles.find())
     assert stored == sorted(_reachable(site_300))
+
+
+@pytest.mark.crawl
+def test_three_workers_on_a_faulty_site_store_every_storable_article(
+    mongo_settings: dict[str, Any],
+    mongo_client: MongoClient[dict[str, Any]],
+    mongo_db_name: str,
+    redis_server: RedisServer,
+    tmp_path: Path,
+) -> None:
+    """Error statuses, resets, slow answers, bad charsets, redirects and traps,
+    with retries parked for their backoff: nothing is lost between workers."""
+    site = tmp_path / "site"
+    build_site(
+        site,
+        articles=200,
+        seed=20261130,
+        faults=0.15,
+        fault_options={"slow_seconds": 3.5, "enormous_bytes": 3 << 20, "bomb_bytes": 64 << 20},
+    )
+    settings = {
+        **mongo_settings,
+        "DOWNLOAD_TIMEOUT": 1.5,
+        "DOWNLOAD_MAXSIZE": 2 << 20,
+        "RETRY_BACKOFF_BASE": 0.1,
+        "RETRY_BACKOFF_MAX": 0.4,
+        "REDIRECT_MAX_TIMES": 6,
+    }
+    with ReplicaProcess.start(site, access_log=tmp_path / "access.jsonl") as replica:
+        result = run_workers(
+            3, replica.proxy_url, workdir=tmp_path / "w", settings=settings,
+            redis_url=redis_server.url,
+        )  # fmt: skip
+    assert result.exit_codes == [0, 0, 0], "\n".join(map(_errors, result.outputs))
+    expected = load_expected(site / "expected.jsonl")
+    storable = {key: doc for key, doc in expected.items() if doc["storable"]}
+    assert len(storable) < len(expected)  # the plan really loses some
+    docs = list(mongo_client[mongo_db_name].articles.find())
+    assert sorted(doc["_id"] for doc in docs) == sorted(storable)
+    assert differences(docs, storable) == []
+    assert _summary(result.stats, "retry/count") > 0
+    assert _summary(result.stats, "newscrawl/retry/parked") > 0  # held outside the queue
+    assert all(s.get("log_count/ERROR", 0) == 0 for s in result.stats)

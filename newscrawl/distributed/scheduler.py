@@ -186,8 +186,9 @@ class DistributedScheduler(Scheduler):  # type: ignore[misc]
 
     def close(self, reason: str) -> None:
         """Every popped request is done (the engine drained them and the
-        pipelines wrote every batch): finish them all, leave, and clean up the
-        crawl's keys if this was its last worker and it finished."""
+        pipelines wrote every batch): finish them, leave (a request whose retry
+        was still parked goes back to the queue), and clean up the crawl's
+        keys if this was its last worker and it finished."""
         self._closing = True
         if self._loop is not None and self._loop.running:
             self._loop.stop()

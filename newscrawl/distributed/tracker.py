@@ -142,10 +142,20 @@ class AckTracker:
         return finished
 
     def take_all(self) -> list[str]:
-        """Every token not yet taken (at close, when every batch is written)."""
-        tokens = [*self._finished, *self._done, *self._active, *self._pending, *self._derived]
+        """At close, when the engine is done with every request and every batch
+        is written: every token not yet taken, except those whose retry or
+        redirect never reached the queue (a retry still parked): left
+        unfinished, they go back to the queue with the worker's departure.
+
+        >>> t = AckTracker()
+        >>> t.popped("a", "ra"); t.popped("b", "rb"); t.derived("b", 1)
+        >>> t.take_all(), t.unfinished()
+        (['a'], 0)
+        """
+        tokens = [*self._finished, *self._done, *self._active, *self._pending]
+        held = set(self._derived)
         self._reset()
-        return list(dict.fromkeys(tokens))
+        return [token for token in dict.fromkeys(tokens) if token not in held]
 
     def busy(self) -> int:
         """Requests that may still add requests to the queue: the engine works

@@ -52,8 +52,16 @@ class WorkersResult:
 
     @property
     def pages_per_second(self) -> float:
-        """Pages per second of crawl time (interpreter start-up excluded)."""
+        """Pages per second of crawl time: Scrapy's ``start_time`` to
+        ``finish_time``, so interpreter start-up and the work components still
+        do after the crawl closed (e.g. the near-duplicate index catching up)
+        are left out."""
         return self.pages / self.crawl_seconds if self.crawl_seconds > 0 else 0.0
+
+    @property
+    def pages_per_second_wall(self) -> float:
+        """Pages per second of wall time, first launch to last exit (all included)."""
+        return self.pages / self.wall_seconds if self.wall_seconds > 0 else 0.0
 
     @property
     def items(self) -> int:
@@ -67,6 +75,7 @@ class WorkersResult:
             "crawl_seconds": round(self.crawl_seconds, 3),
             "wall_seconds": round(self.wall_seconds, 3),
             "pages_per_second": round(self.pages_per_second, 1),
+            "pages_per_second_wall": round(self.pages_per_second_wall, 1),
             "exit_codes": self.exit_codes,
         }
 

@@ -49,12 +49,12 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)
 PARAGRAPH = "财经新闻正文，记者从有关部门获悉，本周市场交易活跃，成交金额较上周明显放大。"
 
 
-def article(n: int, body_chars: int) -> dict[str, Any]:
-    """A stored article (as the store would write it), number ``n``."""
+def item(n: int, body_chars: int) -> dict[str, Any]:
+    """An article item as the spider yields it, number ``n``."""
     code = f"NW{202401010000000000 + n}"
     url = f"https://finews.withounder.com/dazhongribao/2024/01/01/{code}.html"
     body = (PARAGRAPH * (body_chars // len(PARAGRAPH) + 1))[:body_chars]
-    item = {
+    fields = {
         "key": f"finews:{code}",
         "site": "finews",
         "kind": "news",
@@ -77,9 +77,14 @@ def article(n: int, body_chars: int) -> dict[str, Any]:
         "origin_url": None,
         "outlinks": [],
     }
+    return fields
+
+
+def article(n: int, body_chars: int) -> dict[str, Any]:
+    """A stored article (as the store would write it), number ``n``."""
     # one updated_at per batch of BATCH, like the store's bulk writes
     written = T0 + timedelta(seconds=n // BATCH)
-    doc, _, _ = merge(None, to_document(item), "bench-run", written)
+    doc, _, _ = merge(None, to_document(item(n, body_chars)), "bench-run", written)
     return doc
 
 

@@ -102,10 +102,33 @@ def clean(value: Any, path: str = "", *, lenient: bool = False, _depth: int = 0)
     >>> clean({"when": object()}, lenient=True)["when"].startswith("<object object")
     True
     """
-    if _depth > MAX_DEPTH:
-        if lenient:
-            return repr(value)[:1000]
-        raise Rejected(f"{path or 'document'}: nested deeper than {MAX_DEPTH} levels")
+    kind = type(value)
+    if kind is str:
+        return _text(value)
+    is_mapping = kind is dict or (kind is not list and isinstance(value, Mapping))
+    if is_mapping or kind is list or isinstance(value, tuple | set | frozenset):
+        if _depth >= MAX_DEPTH:
+            if lenient:
+                return repr(value)[:1000]
+            raise Rejected(f"{path or 'document'}: nested deeper than {MAX_DEPTH} levels")
+        # strings (most values) are handled inline: no call, no path string
+        if is_mapping:
+            out: dict[str, Any] = {}
+            for key, item in value.items():
+                name = escape_key(_text(key if type(key) is str else str(key)))
+                if type(item) is str:
+                    out[name] = item if item.isascii() else _text(item)
+                else:
+                    child = f"{path}.{name}" if path else name
+                    out[name] = clean(item, child, lenient=lenient, _depth=_depth + 1)
+            return out
+        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
+        return [
+            (item if item.isascii() else _text(item))
+            if type(item) is str
+            else clean(item, f"{path}[{index}]", lenient=lenient, _depth=_depth + 1)
+            for index, item in enumerate(items)
+        ]
     if isinstance(value, str):
         return _text(value)
     if value is None or isinstance(value, bool | float):
@@ -118,23 +141,10 @@ def clean(value: Any, path: str = "", *, lenient: bool = False, _depth: int = 0)
         raise Rejected(f"{path}: integer {value} is out of the 64-bit range")
     if isinstance(value, datetime):
         return to_bson_datetime(value)
-    if isinstance(value, Mapping):
-        out = {}
-        for key, item in value.items():
-            name = escape_key(_text(str(key)))
-            out[name] = clean(item, f"{path}.{name}" if path else name, lenient=lenient,
-                              _depth=_depth + 1)  # fmt: skip
-        return out
-    if isinstance(value, list | tuple | set | frozenset):
-        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
-        return [
-            clean(item, f"{path}[{index}]", lenient=lenient, _depth=_depth + 1)
-            for index, item in enumerate(items)
-        ]
     if lenient:
         return repr(value)[:10_000]
-    kind = "a date without a time" if isinstance(value, date) else type(value).__name__
-    raise Rejected(f"{path}: {kind} is not a storable value: {repr(value)[:200]}")
+    what = "a date without a time" if isinstance(value, date) else kind.__name__
+    raise Rejected(f"{path}: {what} is not a storable value: {repr(value)[:200]}")
 
 
 # -- the schema's types --------------------------------------------------------
@@ -153,44 +163,77 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def _type_ok(value: Any, bson_types: str | list[str]) -> bool:
-    names = [bson_types] if isinstance(bson_types, str) else bson_types
-    if isinstance(value, bool):
-        return "bool" in names
-    return any(isinstance(value, _TYPES.get(name, ())) for name in names)
-
-
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _problems(node: Mapping[str, Any], value: Any, path: str, out: list[str]) -> None:
-    bson_type = node.get("bsonType")
-    if bson_type is not None and not _type_ok(value, bson_type):
-        wanted = bson_type if isinstance(bson_type, str) else " or ".join(bson_type)
-        out.append(f"{path}: expected {wanted}, got {type(value).__name__} {_shown(value)}")
-        return
-    if "enum" in node and value not in node["enum"]:
-        out.append(f"{path}: {_shown(value)} is not one of {node['enum']}")
-    if isinstance(value, str):
-        if len(value) < node.get("minLength", 0):
-            out.append(f"{path}: shorter than {node['minLength']} characters")
-        if "pattern" in node and not re.search(node["pattern"], value):
-            out.append(f"{path}: {_shown(value)} does not match {node['pattern']}")
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if "minimum" in node and value < node["minimum"]:
-            out.append(f"{path}: {value} is below {node['minimum']}")
-    if isinstance(value, dict):
-        for name in node.get("required", []):
-            if name not in value:
-                out.append(f"{path}.{name}: missing" if path else f"{name}: missing")
-        for name, sub in node.get("properties", {}).items():
-            if name in value:
-                _problems(sub, value[name], f"{path}.{name}" if path else name, out)
-    if isinstance(value, list) and isinstance(node.get("items"), Mapping):
-        for index, item in enumerate(value):
-            _problems(node["items"], item, f"{path}[{index}]", out)
+class _Node:
+    """One schema node, compiled once: the checks it makes, in order."""
+
+    __slots__ = (
+        "allow_bool",
+        "enum",
+        "items",
+        "min_length",
+        "minimum",
+        "pattern",
+        "properties",
+        "required",
+        "types",
+        "wanted",
+    )  # fmt: skip
+
+    def __init__(self, node: Mapping[str, Any], skip_required: tuple[str, ...] = ()) -> None:
+        bson_type = node.get("bsonType")
+        names = [bson_type] if isinstance(bson_type, str) else list(bson_type or [])
+        self.types: tuple[type, ...] | None = (
+            tuple(t for name in names for t in _TYPES.get(name, ())) if bson_type else None
+        )
+        self.allow_bool = "bool" in names
+        self.wanted = " or ".join(names)
+        self.enum = node.get("enum")
+        self.min_length: int = node.get("minLength", 0)
+        self.pattern = re.compile(node["pattern"]) if "pattern" in node else None
+        self.minimum = node.get("minimum")
+        self.required = tuple(n for n in node.get("required", ()) if n not in skip_required)
+        self.properties = {name: _Node(sub) for name, sub in node.get("properties", {}).items()}
+        items = node.get("items")
+        self.items = _Node(items) if isinstance(items, Mapping) else None
+
+    def check(self, value: Any, path: str, out: list[str]) -> None:
+        is_bool = isinstance(value, bool)
+        if self.types is not None:
+            if (is_bool and not self.allow_bool) or (
+                not is_bool and not isinstance(value, self.types)
+            ):
+                kind = type(value).__name__
+                out.append(f"{path}: expected {self.wanted}, got {kind} {_shown(value)}")
+                return
+        if self.enum is not None and value not in self.enum:
+            out.append(f"{path}: {_shown(value)} is not one of {self.enum}")
+        if type(value) is str:
+            if len(value) < self.min_length:
+                out.append(f"{path}: shorter than {self.min_length} characters")
+            if self.pattern is not None and not self.pattern.search(value):
+                out.append(f"{path}: {_shown(value)} does not match {self.pattern.pattern}")
+        elif type(value) is dict:
+            for name in self.required:
+                if name not in value:
+                    out.append(f"{path}.{name}: missing" if path else f"{name}: missing")
+            for name, sub in self.properties.items():
+                if name in value:
+                    sub.check(value[name], f"{path}.{name}" if path else name, out)
+        elif type(value) is list:
+            if self.items is not None:
+                for index, item in enumerate(value):
+                    self.items.check(item, f"{path}[{index}]", out)
+        elif self.minimum is not None and isinstance(value, int | float) and not is_bool:
+            if value < self.minimum:
+                out.append(f"{path}: {value} is below {self.minimum}")
+
+
+_compiled: dict[tuple[int, tuple[str, ...]], tuple[Mapping[str, Any], _Node]] = {}
 
 
 def schema_problems(
@@ -199,7 +242,8 @@ def schema_problems(
     """Where ``doc`` breaks ``schema`` (the subset of JSON Schema that
     ``article.schema.json`` uses: bsonType, enum, required, properties,
     items, minLength, pattern, minimum), one readable line per problem.
-    Top-level ``required`` names in ``skip_required`` are not asked for.
+    Top-level ``required`` names in ``skip_required`` are not asked for. The
+    schema is compiled once per schema object.
 
     >>> schema = {"bsonType": "object", "required": ["title", "version"],
     ...           "properties": {"title": {"bsonType": "string"},
@@ -210,10 +254,13 @@ def schema_problems(
     >>> schema_problems({"title": "T"}, schema)
     ['version: missing']
     """  # noqa: E501
-    node = dict(schema)
-    node["required"] = [name for name in schema.get("required", []) if name not in skip_required]
+    key = (id(schema), skip_required)
+    cached = _compiled.get(key)
+    if cached is None or cached[0] is not schema:
+        cached = (schema, _Node(schema, skip_required))  # keeps schema alive: ids stay unique
+        _compiled[key] = cached
     out: list[str] = []
-    _problems(node, doc, "", out)
+    cached[1].check(doc, "", out)
     return out
 
 

@@ -136,3 +136,18 @@ def test_append_is_durable_before_it_returns(tmp_path):
     # readable by anyone else at once, complete, newline-terminated
     raw = os.read(os.open(path, os.O_RDONLY), 10_000).decode()
     assert raw.endswith("\n") and decode_record(raw.strip())["doc"] == {"_id": 1}
+
+
+def test_journals_of_other_databases_are_listed(tmp_path):
+    from newscrawl.storage.journal import other_journals
+
+    mine = Journal(tmp_path / "aaaa", label={"uri": "mongodb://a/", "database": "d"})
+    other = Journal(tmp_path / "bbbb", label={"uri": "mongodb://b/", "database": "e"})
+    empty = Journal(tmp_path / "cccc")
+    for journal in (mine, other):
+        journal.append([{"kind": "rejection", "doc": {"_id": 1}}])
+        journal.seal()
+    empty.directory.mkdir()
+    (listed,) = other_journals(mine.directory)
+    assert listed[0] == other.directory and listed[1] == 1
+    assert "mongodb://b/" in listed[2]

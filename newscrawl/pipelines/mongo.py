@@ -57,7 +57,7 @@ from newscrawl.storage.batches import (
 from newscrawl.storage.client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_DATA_DIR, Store, open_store
 from newscrawl.storage.documents import OUTCOMES, Document, to_document
 from newscrawl.storage.errors import StorageUnavailable, is_transient
-from newscrawl.storage.journal import Journal, journal_directory
+from newscrawl.storage.journal import Journal, journal_directory, other_journals
 from newscrawl.storage.migrations import ensure_collections
 from newscrawl.storage.rejected import STORE, VALIDATE, Rejection
 from newscrawl.storage.sanitize import DEFAULT_MAX_BYTES
@@ -241,6 +241,14 @@ class MongoPipeline:
             )
             self._replay_due = True
             self._kick()
+        for folder, files, target in await run_in_thread(other_journals, self.journal.directory):
+            logger.warning(
+                "%d journal file(s) in %s wait for another database (%s): a crawl storing "
+                "there replays them",
+                files,
+                folder,
+                target,
+            )
 
     async def process_item(self, item: Any) -> Any:
         """Buffer the item; wait only when too many batches are queued and

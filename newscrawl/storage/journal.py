@@ -228,3 +228,24 @@ def journal_directory(data_dir: str | Path, target_id: str) -> Path:
     '/tmp/x/journal/ab12'
     """
     return (Path(data_dir) / "journal" / target_id).absolute()
+
+
+def other_journals(directory: Path) -> list[tuple[Path, int, str]]:
+    """Journals in the folder next to ``directory`` (the journals of other
+    servers or databases) that hold files: (folder, files, what target.json
+    says). A crawl on their database replays them."""
+    out: list[tuple[Path, int, str]] = []
+    parent = Path(directory).parent
+    if not parent.is_dir():
+        return out
+    for folder in sorted(parent.iterdir()):
+        if folder == Path(directory) or not folder.is_dir():
+            continue
+        files = len(list(folder.glob(f"*{SUFFIX}")))
+        if files:
+            try:
+                label = (folder / "target.json").read_text(encoding="utf-8").strip()
+            except OSError:
+                label = "(no target.json)"
+            out.append((folder, files, " ".join(label.split())))
+    return out

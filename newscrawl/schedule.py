@@ -96,12 +96,14 @@ def crawl_command(
     >>> class L: name, owner = "crawl:finews", "h:1:ab"
     >>> crawl_command(opts, "r1", Path("/tmp/s.json"), L())[3:]  # doctest: +NORMALIZE_WHITESPACE
     ['crawl', 'finews', '--stats-out', '/tmp/s.json', '-s', 'NEWSCRAWL_RUN_ID=r1',
-     '-s', 'MONGO_DATABASE=news', '-a', 'start_url=https://x/', '-L', 'INFO']
+     '-s', 'MONGO_DATABASE=news', '-s', 'NEWSCRAWL_CRAWL_LOCK=False',
+     '-a', 'start_url=https://x/', '-L', 'INFO']
     """
     cmd = [sys.executable, "-m", "newscrawl", "crawl", options.spider]
     cmd += ["--stats-out", str(stats_out), "-s", f"NEWSCRAWL_RUN_ID={run_id}"]
     for name, value in options.settings.items():
         cmd += ["-s", f"{name}={value}"]
+    cmd += ["-s", "NEWSCRAWL_CRAWL_LOCK=False"]  # the scheduler holds the lock for its crawls
     for name, value in options.spider_args.items():
         cmd += ["-a", f"{name}={value}"]
     if options.loglevel:

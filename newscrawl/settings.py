@@ -99,6 +99,8 @@ NEWSCRAWL_RECHECK_AFTER = "1h"  # ... at most once per this
 NEWSCRAWL_LIST_RECHECK_AFTER = "1h"  # category pages no new post links to: re-checked this often
 NEWSCRAWL_STATE_HORIZON = "7d"  # how far back the stored state is loaded at start
 NEWSCRAWL_NOW = None  # reference time for the window (ISO 8601); unset: now
+NEWSCRAWL_CRAWL_LOCK = False  # True: the crawl holds its site's lock (cron, scrapyd); see locks.py
+NEWSCRAWL_CRAWL_LOCK_TTL = "60s"  # that lock's lease, renewed every third of it
 DOWNLOADER_MIDDLEWARES |= {
     "newscrawl.incremental.ConditionalRequests": 590,  # If-None-Match, 304s, gone posts
 }
@@ -108,6 +110,7 @@ SPIDER_MIDDLEWARES |= {
 
 # --- extensions ------------------------------------------------------------
 EXTENSIONS = {
+    "newscrawl.locks.CrawlLock": 90,  # NEWSCRAWL_CRAWL_LOCK: one crawl of a site at a time
     "newscrawl.incremental.Incremental": 100,  # loads and writes the incremental state
     "newscrawl.extensions.CrawlSummary": 500,
     "newscrawl.runs.RunRecorder": 510,  # one crawl_runs document per crawl

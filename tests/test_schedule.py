@@ -212,3 +212,31 @@ def test_once_crawls_unless_the_lock_is_held(
     assert run is not None and run["finish_reason"] == "finished"
     assert run["lock"]["token"] == 2
     assert mongo_db.articles.count_documents({}) > 0
+
+
+@pytest.mark.crawl
+def test_the_crawl_lock_keeps_a_crawl_out_while_another_holds_it(
+    tmp_path: Path, mongo_settings: dict[str, Any], mongo_db: Database[dict[str, Any]]
+) -> None:
+    """NEWSCRAWL_CRAWL_LOCK: crawls started by cron or scrapyd keep apart too."""
+    from tests.crawling import run_crawl
+
+    site = tmp_path / "site"
+    build_site_from_posts(sample_posts_dir(), site)
+    settings = crawl_settings(mongo_settings, site, NEWSCRAWL_CRAWL_LOCK="True")
+    holder = MongoLock(mongo_db, crawl_lock_name("finews"), owner="another-crawl")
+    assert holder.acquire()
+    log = site / "access.jsonl"
+    with ReplicaProcess.start(site, access_log=log) as replica:
+        code, stats, output = run_crawl(replica.proxy_url, settings, tmp_path)
+        assert stats["finish_reason"] == "locked", output[-3000:]
+        assert code != 0 and "another-crawl" in output
+        assert not log.exists() or log.read_text() == ""  # nothing fetched
+        assert mongo_db.articles.count_documents({}) == 0
+        holder.release()
+        code, stats, output = run_crawl(replica.proxy_url, settings, tmp_path)
+    assert code == 0, output[-3000:]
+    assert stats["newscrawl/lock/token"] == 2
+    assert mongo_db.articles.count_documents({}) > 0
+    lock = mongo_db.locks.find_one({"_id": crawl_lock_name("finews")})
+    assert lock is not None and lock["owner"] is None  # released at the end

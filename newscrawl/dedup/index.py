@@ -226,11 +226,14 @@ class DuplicateIndex:
         indexed (these entries included): ``{(key, other): "exact"|"near"}``."""
         pairs: set[tuple[str, str]] = set()
         for chunk in _chunks(todo, self.query_entries):
-            keys = [entry.key for entry in chunk]
+            keys = {entry.key for entry in chunk}
             wanted = list(dict.fromkeys(Int64(band) for entry in chunk for band in entry.bands))
-            # the cheap _id test first: the chunk's own entries match every band
-            query = {"_id": {"$nin": keys}, "bands": {"$in": wanted}}
-            for doc in self.bands.find(query):
+            # only the bands in the query, so that it runs on the bands index (an
+            # "_id $nin" next to it made SecantusDB scan the whole collection); the
+            # chunk's own entries, which match every band, are skipped here
+            for doc in self.bands.find({"bands": {"$in": wanted}}):
+                if doc["_id"] in keys:
+                    continue
                 shared = {int(band) for band in doc.get("bands") or ()}
                 for entry in chunk:
                     if shared.intersection(entry.bands):

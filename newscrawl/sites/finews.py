@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from newscrawl.urls import normalize_url
 
 SITE = "finews"
+#: URLs whose canonical form and kind are remembered: the same links (home,
+#: categories, neighbours) come back on every page, and every request is
+#: fingerprinted, routed and checked through them (pure functions of the URL)
+URL_CACHE_SIZE = 65_536
 #: the site itself
 MAIN_HOST = "finews.withounder.com"
 #: the same site under another name (every page's first og:url points here)
@@ -54,6 +59,7 @@ OFFSITE = "offsite"
 OTHER = "other"
 
 
+@lru_cache(maxsize=URL_CACHE_SIZE)
 def canonical_url(url: str) -> str:
     """The one canonical form of a finews URL (other hosts: generic rules).
 
@@ -144,6 +150,7 @@ def canonical_url(url: str) -> str:
     return norm
 
 
+@lru_cache(maxsize=URL_CACHE_SIZE)
 def route(url: str) -> str:
     """What kind of page a URL is (after canonicalisation).
 

@@ -10,6 +10,7 @@ reason, and the rest of the bench runs on.
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from bench.crawls import COMMON_SETTINGS, REPO
+from bench.crawls import COMMON_SETTINGS, REPO, START_URL
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +73,15 @@ def measure_workers(
                 **settings,
                 "MONGO_DATABASE": f"bench_workers{count}_{run}",
             }
+            options: dict[str, Any] = {}
+            if "spider_args" in inspect.signature(run_workers).parameters:
+                options["spider_args"] = {"start_url": START_URL}
             result = run_workers(
                 count,
                 proxy_url,
                 workdir=Path(workdir).absolute() / f"workers-{count}-{run}",
                 settings={name: as_setting(value) for name, value in merged.items()},
+                **options,
             )
             data = result.to_json()
             logger.info("workers=%d run %d: %s", count, run, data)

@@ -60,3 +60,8 @@ class Distributed:
         priority = max(settings.getpriority("NEWSCRAWL_RUN_ID") or 0, 15)
         settings.set("NEWSCRAWL_RUN_ID", run_id, priority=priority)
         logger.info("Distributed mode: crawl %s, run %s", frontier.prefix, run_id)
+        if settings.getbool("NEWSCRAWL_CRAWL_LOCK", False):
+            logger.warning(
+                "NEWSCRAWL_CRAWL_LOCK is on: the site's lock admits one crawl process, so "
+                "only one worker of this distributed crawl will run (turn it off for workers)"
+            )

@@ -43,7 +43,9 @@ class ItemsSpider(Spider):
     in the database (or 10 s) before yielding the rest; with ``kill_pid`` set,
     it then kills that process (the database server); with ``linger``, it
     stays busy that many seconds after the last item; with ``pace``, it
-    waits that many seconds between items."""
+    waits that many seconds between items; with ``until`` (like
+    ``wait_for``), after the last item it waits until that article is in the
+    database (or 90 s), whatever the machine's speed."""
 
     name = "items"
     items: list[dict[str, Any]]
@@ -51,6 +53,7 @@ class ItemsSpider(Spider):
     kill_pid: int | None = None
     linger: float = 0
     pace: float = 0
+    until: dict[str, str] | None = None
 
     async def start(self) -> AsyncIterator[Any]:
         from scrapy.utils.asyncio import run_in_thread, sleep
@@ -67,6 +70,8 @@ class ItemsSpider(Spider):
                 os.kill(self.kill_pid, signal.SIGKILL)
         if self.linger:
             await sleep(self.linger)  # keeps the crawl busy until something closes it
+        if self.until:
+            await run_in_thread(_wait_for_doc, **self.until, timeout=90)
 
 
 def _as_datetime(text: str) -> datetime | str:
@@ -77,14 +82,14 @@ def _as_datetime(text: str) -> datetime | str:
         return text
 
 
-def _wait_for_doc(uri: str, database: str, key: str) -> bool:
+def _wait_for_doc(uri: str, database: str, key: str, timeout: float = 10) -> bool:
     import time
 
     from pymongo import MongoClient
 
     client: Any = MongoClient(uri)
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if client[database].articles.find_one({"_id": key}) is not None:
                 return True
@@ -148,6 +153,7 @@ def child_main() -> None:
                 kill_pid=run.get("kill_pid"),
                 linger=run.get("linger", 0),
                 pace=run.get("pace", 0),
+                until=run.get("until"),
             )
             assert crawler.stats is not None
             results.append(

@@ -57,6 +57,12 @@ def settings_for(uri: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
     }
 
 
+def last(uri: str, n: int) -> dict[str, str]:
+    """The spider's ``until``: it stays until article ``n`` is stored (the
+    journal replayed), however slow the machine is."""
+    return {"uri": uri, "database": "resilience", "key": article(n)["key"]}
+
+
 def stored_keys(uri: str, database: str = "resilience") -> list[str]:
     client: Any = MongoClient(uri)
     try:
@@ -116,7 +122,7 @@ def test_lasting_errors_go_to_the_journal_and_back_when_the_server_recovers(fail
             MONGO_RECONNECT_SECONDS=0.2,
             MONGO_MAX_PENDING_BATCHES=1,
         ),
-        [{"items": [article(n) for n in range(30)], "pace": 0.1, "linger": 6}],
+        [{"items": [article(n) for n in range(30)], "pace": 0.1, "until": last(uri, 29)}],
     )
     stats = store_stats(result)
     assert stats["outages"] >= 2 and stats["journaled"] >= 1
@@ -196,7 +202,7 @@ def test_server_stopped_and_started_again_mid_crawl(tmp_path):
                 MONGO_FLUSH_SECONDS=0.2,
                 MONGO_RECONNECT_SECONDS=0.2,
             ),
-            [{"items": [article(n) for n in range(100)], "pace": 0.1}],
+            [{"items": [article(n) for n in range(100)], "pace": 0.1, "until": last(uri, 99)}],
         )
         outage.join(60)
         assert outage.error is None, outage.error

@@ -39,8 +39,8 @@ def test_database_stopped_and_restarted_mid_crawl_loses_nothing(
     data_dir = tmp_path / ".newscrawl"
     server = EmbeddedMongo(tmp_path / "mongo")
     uri = server.start()
-    # stopped once 20 articles are stored; down at least 6 s (longer than the
-    # retries of one batch: 4 tries of 1 s) and until the journal has a file
+    # stopped once 20 articles are stored; down 6 s (far longer than the
+    # retries of one batch: 2 tries of 1 s) and until the journal has a file
     outage = Outage(server, data_dir / "journal", after=20, down=6, database="outage")
     outage.start()
     settings: dict[str, Any] = {
@@ -50,6 +50,7 @@ def test_database_stopped_and_restarted_mid_crawl_loses_nothing(
         "MONGO_CONNECT_TIMEOUT": 1,
         "MONGO_BATCH_SIZE": 10,
         "MONGO_FLUSH_SECONDS": 0.5,
+        "MONGO_RETRY_TIMES": 1,
         "MONGO_RETRY_BACKOFF": 0.1,
         "MONGO_RECONNECT_SECONDS": 0.5,
         # slow enough (about 20 s) that the server is back well before the end

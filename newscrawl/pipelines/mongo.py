@@ -98,6 +98,17 @@ def backoff(attempt: int, base: float, cap: float) -> float:
     return float(min(cap, base * 2 ** (attempt - 1)))
 
 
+def brief(exc: BaseException) -> str:
+    """An error in one short line: pymongo's server selection errors append
+    the whole topology description.
+
+    >>> brief(ValueError("127.0.0.1:1: refused, Timeout: 1.0s, Topology Description: <...>"))
+    'ValueError: 127.0.0.1:1: refused'
+    """
+    text = str(exc).split(", Timeout: ", 1)[0].split(", full error: ", 1)[0]
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
 @dataclass
 class Batch:
     """Items buffered together: article documents and rejections."""
@@ -424,9 +435,8 @@ class MongoPipeline:
                 if transient and attempt <= self.retry_times and not self._closed:
                     delay = backoff(attempt, self.retry_backoff, self.retry_backoff_max)
                     logger.warning(
-                        "Writing a batch of %d failed (%s: %s); try %d of %d in %.1fs",
-                        prepared.size, type(exc).__name__, exc, attempt + 1,
-                        self.retry_times + 1, delay,
+                        "Writing a batch of %d failed (%s); try %d of %d in %.1fs",
+                        prepared.size, brief(exc), attempt + 1, self.retry_times + 1, delay,
                     )  # fmt: skip
                     self._retrying = True
                     self._notify()  # items waiting on backpressure may spill now
@@ -487,11 +497,10 @@ class MongoPipeline:
         self.stats.inc_value(f"{STATS}/outages")
         uri = self.store.uri if self.store is not None else "?"
         logger.warning(
-            "Cannot write to MongoDB at %s (%s: %s): articles go to the journal %s until it "
+            "Cannot write to MongoDB at %s (%s): articles go to the journal %s until it "
             "answers again (checked every %gs)",
             uri,
-            type(exc).__name__,
-            exc,
+            brief(exc),
             self.journal.directory if self.journal is not None else "?",
             self.reconnect_seconds,
         )

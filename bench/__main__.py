@@ -25,6 +25,7 @@ import argparse
 import json
 import logging
 import shutil
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -36,6 +37,25 @@ from bench import cpu, crawls, nginx, parity, report, workers, writes
 logger = logging.getLogger("bench")
 
 BENCH_DIR = Path(__file__).resolve().parent
+
+
+def revision() -> str | None:
+    """The commit measured: ``git rev-parse`` of the checkout, or the ``REV`` file
+    of an exported tree (``git archive``), else None."""
+    repo = BENCH_DIR.parent
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        done = None
+    if done is not None and done.returncode == 0 and done.stdout.strip():
+        return done.stdout.strip()
+    rev_file = repo / "REV"
+    return rev_file.read_text().strip() if rev_file.is_file() else None
 
 
 def build_replica(out: Path, articles: int, seed: int) -> tuple[Path, dict[str, Any]]:
@@ -67,25 +87,42 @@ def check_parity(site: Path, proxy: nginx.NginxProxy) -> dict[str, Any]:
 
 
 def neardup_numbers(out: Path) -> dict[str, Any] | None:
-    """What ``python -m bench.neardup`` (the dedup engineer's bench) wrote, if it ran."""
-    path = out / "neardup.json"
-    if not path.exists():
-        return None
-    try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        logger.warning("ignoring unreadable %s: %s", path, exc)
-        return None
-    return data
+    """What ``python -m bench.neardup`` (the dedup engineer's bench) wrote to
+    ``neardup.json``, in ``out`` or ``bench/out/``, if it ran."""
+    for path in (out / "neardup.json", BENCH_DIR / "out" / "neardup.json"):
+        if not path.exists():
+            continue
+        try:
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            logger.warning("ignoring unreadable %s: %s", path, exc)
+            continue
+        return data
+    return None
 
 
-def _dedup_state(numbers: dict[str, Any] | None) -> str | None:
+def dedup_state(numbers: dict[str, Any] | None) -> str | None:
+    """The near-duplicate index's size per article, from bench/neardup.py's numbers.
+
+    >>> dedup_state({"scale": [{"size": 100000, "measured": True,
+    ...     "data_bytes_per_article": 1119.7, "index_bytes_per_article": 1351.7}]})
+    '2471 bytes per article in MongoDB (data 1120 + indexes 1352, at 100,000 articles)'
+    >>> dedup_state(None) is None
+    True
+    """
     if not numbers:
         return None
-    for key in ("bytes_per_article", "memory_bytes_per_article", "state_bytes_per_article"):
-        if key in numbers:
-            return f"{numbers[key]} bytes (bench/neardup.py)"
-    return "see bench/out/neardup.json (bench/neardup.py)"
+    measured = [row for row in numbers.get("scale", []) if row.get("measured")]
+    if not measured:
+        return "see bench/out/neardup.json"
+    row = measured[-1]
+    data, index = row.get("data_bytes_per_article"), row.get("index_bytes_per_article")
+    if data is None or index is None:
+        return "see bench/out/neardup.json"
+    return (
+        f"{data + index:.0f} bytes per article in MongoDB (data {data:.0f} + indexes "
+        f"{index:.0f}, at {row.get('size', 0):,} articles)"
+    )
 
 
 def run_crawls(
@@ -181,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     results: dict[str, Any] = {
         "started_at": datetime.now(tz=UTC).isoformat(timespec="seconds"),
+        "revision": revision(),
         "machine": report.machine(),
         "settings": {"runs": args.runs, "overrides": dict(args.set)},
     }
@@ -209,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         .get("median", {})
         .get("max_rss_mb"),
         "bare_peak_rss_mb": (crawl_results.get("bare") or {}).get("median", {}).get("max_rss_mb"),
-        "dedup_state": _dedup_state(neardup),
+        "dedup_state": dedup_state(neardup),
     }
     results["machine_end"] = {"load_average": report.machine()["load_average"]}
     results["seconds"] = round(time.monotonic() - started, 1)

@@ -97,7 +97,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"checked on {(results.get('parity') or {}).get('urls', '?')} URLs). "
         f"Machine: {mach.get('nproc')} cores ({mach.get('cpu_model')}), "
         f"{mach.get('memory_gb')} GB, load average {mach.get('load_average')} at the start, "
-        f"{(results.get('machine_end') or {}).get('load_average')} at the end.",
+        f"{(results.get('machine_end') or {}).get('load_average')} at the end. "
+        f"Commit {results.get('revision') or '?'}, {results.get('started_at', '?')}.",
         "",
     ]
     if crawls:
@@ -177,7 +178,8 @@ def markdown(results: dict[str, Any]) -> str:
         state = memory.get("dedup_state") or "not measured"
         lines.append(
             f"Peak memory of a full crawl (storage on): {peak} MB RSS of the crawl process "
-            f"(bare spider {bare} MB). Dedup state per article: {state}."
+            f"(bare spider {bare} MB). Dedup state per article: {state} "
+            "(bench/neardup.py); in the crawl process only the run's keys."
         )
         lines.append("")
     workers = results.get("workers") or {}

@@ -26,6 +26,7 @@ BENCH_MODULES = (
     "bench.writes",
     "bench.workers",
     "bench.cpu",
+    "bench.__main__",
 )
 
 needs_nginx = pytest.mark.skipif(

@@ -198,7 +198,7 @@ class CrawlLock:
         from newscrawl.incremental.policy import parse_duration
 
         if not crawler.settings.getbool("NEWSCRAWL_CRAWL_LOCK", False):
-            raise NotConfigured("NEWSCRAWL_CRAWL_LOCK is False")
+            raise NotConfigured  # off by default: no "Disabled" warning in every crawl's log
         ttl = parse_duration(crawler.settings.get("NEWSCRAWL_CRAWL_LOCK_TTL", "60s"))
         ext = cls(crawler, ttl)
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)

@@ -311,6 +311,11 @@ def test_list_validators_wait_until_every_new_post_is_stored() -> None:
     assert state.settle(POST_A, Known("finews:1", T0, T0)) == [HOME]
     assert CATEGORY in state.children
     assert state.settle(POST_B, Known("finews:2", T0, T0)) == [CATEGORY]
+    # a post that answers 404 is not stored, but its list page is done
+    third = CATEGORY.replace("/a.html", "/c.html")
+    assert state.list_parsed(third, ["https://finews.withounder.com/c/1/2/3/NW9.html"]) is False
+    assert state.release("https://finews.withounder.com/c/1/2/3/NW9.html") == [third]
+    assert "https://finews.withounder.com/c/1/2/3/NW9.html" not in state.known
     # a list page whose posts are all known is done at once
     assert state.list_parsed(OTHER_CATEGORY, [POST_A]) is True
 

@@ -153,7 +153,6 @@ class Incremental:
             if not settings.getbool("NEWSCRAWL_INCREMENTAL_ENABLED", True):
                 raise NotConfigured("NEWSCRAWL_INCREMENTAL_ENABLED is False: a full crawl")
             if not settings.getbool("MONGO_ENABLED", True):
-                logger.info("Incremental crawling is off: MONGO_ENABLED is False")
                 raise NotConfigured("MONGO_ENABLED is False: nothing is stored to skip")
             instance = cls(crawler)
             _instances[crawler] = instance
@@ -328,12 +327,14 @@ class Incremental:
             self._commit_lists(self.state.settle(url, Known(None, None, now)), now)
 
     def gone(self, url: str) -> None:
-        """A stored post answers 404: mark its article ``gone_at`` (never delete)."""
+        """A stored post answers 404: mark its article ``gone_at`` (never delete).
+        A post never stored that answers 404 no longer holds back its list pages."""
         assert self.state is not None
         known = self.state.known.get(url)
-        if known is None:
-            return
         now = _now()
+        if known is None:
+            self._commit_lists(self.state.release(url), now)
+            return
         self.stats.inc_value(f"{STATS}/gone")
         logger.info("Stored article %s is gone from the site: %s", known.article_id, url)
         self._queue_op(PAGE_STATE, page_update(url, finews.POST, now, status=404, gone_at=now))
@@ -424,7 +425,10 @@ class ConditionalRequests:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ConditionalRequests:
-        return cls(Incremental.of(crawler))
+        try:
+            return cls(Incremental.of(crawler))
+        except NotConfigured:
+            raise NotConfigured from None  # said once, by the extension
 
     def process_request(self, request: Request) -> None:
         state = self.incremental.state
@@ -479,7 +483,10 @@ class SkipKnownPages:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SkipKnownPages:
-        return cls(Incremental.of(crawler))
+        try:
+            return cls(Incremental.of(crawler))
+        except NotConfigured:
+            raise NotConfigured from None  # said once, by the extension
 
     async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Any]:
         await self.incremental.wait_loaded()

@@ -184,6 +184,12 @@ class CrawlState:
                 gone=known.gone,
             )
         )
+        return self.release(url)
+
+    def release(self, url: str) -> list[str]:
+        """The post ``url`` will not be stored (it answers 404) but is not
+        remembered either (a 404 may pass): the list pages that waited only
+        for it are done. A changed list page links it again."""
         ready = []
         for parent in self.parents.pop(url, set()):
             waiting = self.children.get(parent)

@@ -106,13 +106,6 @@ class FinewsSpider(Spider):
 
     async def start(self) -> AsyncIterator[Any]:
         yield Request(self.start_url, callback=self.parse, errback=self.request_failed)
-        if self.start_url == finews.HOME_URL:
-            yield Request(
-                FEED_URL,
-                callback=self.parse,
-                errback=self.request_failed,
-                priority=PRIORITY[finews.FEED],
-            )
         for url in self._resumed_posts():
             yield Request(
                 url,
@@ -120,6 +113,22 @@ class FinewsSpider(Spider):
                 errback=self.request_failed,
                 priority=PRIORITY[finews.POST],
                 dont_filter=True,
+            )
+
+    def _feed_after(self, request: Request | None) -> Iterator[Request]:
+        """The feed, once the home page (the start) is handled, whatever its
+        answer: its links then come after the home page's, so a post's first
+        URL (the form recorded in ``urls``) does not depend on which answered first."""
+        if (
+            request is not None
+            and self.start_url == finews.HOME_URL
+            and finews.route(request.url) == finews.HOME
+        ):
+            yield Request(
+                FEED_URL,
+                callback=self.parse,
+                errback=self.request_failed,
+                priority=PRIORITY[finews.FEED],
             )
 
     def _resumed_posts(self) -> list[str]:
@@ -157,6 +166,7 @@ class FinewsSpider(Spider):
         fields = self._post_fields(response) if kind == finews.POST else None
         chain = 0 if fields is not None else int(_meta(response).get(CHAIN, 0)) + 1
         yield from self._follow(response, chain)
+        yield from self._feed_after(response.request)
         if fields is not None:
             yield from self._parse_post(response, fields)
 
@@ -204,8 +214,9 @@ class FinewsSpider(Spider):
         logger.debug("Not following %s (%s): %s", url, reason, detail)
         runs.report_failure(self.crawler, url, reason, detail)
 
-    def request_failed(self, failure: Failure) -> None:
+    def request_failed(self, failure: Failure) -> Iterator[Request]:
         """Errback of page requests: the URL failed for good, the run record says why."""
+        yield from self._feed_after(getattr(failure, "request", None))
         if isinstance(failure.value, NotModified):
             return  # a 304 to a conditional request: the page is as stored
         runs.report_request_failure(self.crawler, failure)

@@ -333,6 +333,9 @@ def test_decisions_follow_the_window_and_the_last_check() -> None:
     assert state.decide("https://finews.withounder.com/c/2022/05/27/NW3.html") == "fetch"
     assert state.recheck_candidates() == [POST_A]
     assert state.stale_lists() == [CATEGORY]  # home is fetched anyway
+    folder = "http://finews.zning.me/a/"  # fetched in this form last time: its validators
+    state.validators[CATEGORY] = Validators(folder, '"f"', "Fri, 27 May 2022 04:00:00 GMT")
+    assert state.fetch_url(CATEGORY) == folder and state.fetch_url(POST_A) == POST_A
     assert state.list_wanted(CATEGORY, from_new_post=False)
     state.list_checked[CATEGORY] = wall
     assert not state.list_wanted(CATEGORY, from_new_post=False)

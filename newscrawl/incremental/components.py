@@ -506,13 +506,19 @@ class SkipKnownPages:
             )
         async for request in start:
             yield request
+        # asked for at the very URL the validators came from (a category's
+        # folder form is another file, with another ETag)
         for url in state.stale_lists():
             self.incremental.list_followed(url)
-            yield Request(url, parse, errback=errback, priority=LIST_PRIORITY)
+            yield Request(state.fetch_url(url), parse, errback=errback, priority=LIST_PRIORITY)
         for url in state.recheck_candidates():
             self.incremental.stats.inc_value(f"{STATS}/rechecked")
             yield Request(
-                url, parse, errback=errback, priority=RECHECK_PRIORITY, meta={META_RECHECK: True}
+                state.fetch_url(url),
+                parse,
+                errback=errback,
+                priority=RECHECK_PRIORITY,
+                meta={META_RECHECK: True},
             )
 
     async def process_spider_output(

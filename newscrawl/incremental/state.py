@@ -139,6 +139,12 @@ class CrawlState:
             recheck_after=self.config.list_recheck_after,
         )
 
+    def fetch_url(self, url: str) -> str:
+        """The URL to ask for the page ``url`` (canonical) by: the one its
+        validators came from, so that they match."""
+        validators = self.validators.get(url)
+        return validators.url if validators is not None else url
+
     def recheck_candidates(self) -> list[str]:
         """Stored posts due for a re-check, newest first."""
         due = [url for url in self.known if self.decide(url) != SKIP]

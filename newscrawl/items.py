@@ -12,6 +12,30 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+#: the fields extraction decides: what a replica's ``expected.jsonl`` holds for an
+#: article (besides its own ``reachable``/``near_duplicate_of`` labels) and what
+#: tests and ``make eval`` compare with stored documents
+EXTRACTED_FIELDS = (
+    "key",
+    "kind",
+    "info_code",
+    "url",
+    "title",
+    "published_at",
+    "published_at_source",
+    "derived_fields",
+    "categories",
+    "tags",
+    "source",
+    "authors",
+    "correspondents",
+    "body",
+    "summary",
+    "images",
+    "share_url",
+    "origin_url",
+)
+
 #: ``kind`` values
 NEWS = "news"
 NOTICE = "notice"

@@ -23,6 +23,7 @@ import pytest
 
 from newscrawl.extract.post import PostFields, parse_post_page
 from newscrawl.extract.share import merge_share, parse_share_json
+from newscrawl.items import EXTRACTED_FIELDS
 from newscrawl.replica import render
 from newscrawl.replica.posts import Post, load_posts, sample_posts_dir
 from newscrawl.replica.render import render_post_page
@@ -33,26 +34,7 @@ from newscrawl.sites import finews
 GOLDEN = Path(__file__).resolve().parent / "golden"
 EXPECTED_FILE = sample_posts_dir() / "expected.jsonl"
 #: the fields of an expected document that extraction decides
-FIELDS = (
-    "key",
-    "url",
-    "kind",
-    "info_code",
-    "title",
-    "published_at",
-    "published_at_source",
-    "derived_fields",
-    "categories",
-    "tags",
-    "source",
-    "authors",
-    "correspondents",
-    "body",
-    "summary",
-    "images",
-    "share_url",
-    "origin_url",
-)
+FIELDS = EXTRACTED_FIELDS
 #: the fields the replica's build adds
 BUILD_FIELDS = ("file", "reachable", "near_duplicate_of")
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from newscrawl.items import EXTRACTED_FIELDS
 from newscrawl.replica import render
 from newscrawl.replica.faults import FAULTS_FILE, plan_faults
 from newscrawl.replica.generate import generate
@@ -235,30 +236,7 @@ POSTS_DIR = "posts"
 #: the hand-written expected documents of the real sample posts (by the extraction engineer)
 SAMPLES_EXPECTED = "expected.jsonl"
 #: field order of an expected article
-EXPECTED_FIELDS = (
-    "key",
-    "kind",
-    "info_code",
-    "url",
-    "title",
-    "published_at",
-    "published_at_source",
-    "derived_fields",
-    "categories",
-    "tags",
-    "source",
-    "authors",
-    "correspondents",
-    "body",
-    "summary",
-    "images",
-    "share_url",
-    "origin_url",
-    "reachable",
-    "storable",
-    "faults",
-    "near_duplicate_of",
-)
+EXPECTED_FIELDS = (*EXTRACTED_FIELDS, "reachable", "near_duplicate_of")
 
 
 def _sample_expected(samples_dir: Path) -> list[dict[str, Any]] | None:

@@ -22,13 +22,17 @@ def _pairs(values: list[str], what: str) -> dict[str, str]:
     return out
 
 
-def _crawl(spider: str, settings: dict[str, Any], spider_args: dict[str, str], stats_out: str | None) -> int:
+def _crawl(
+    spider: str, settings: dict[str, Any], spider_args: dict[str, str], stats_out: str | None
+) -> int:
     from newscrawl.runner import run_crawl
 
     stats = run_crawl(spider, settings, spider_args)
     print(format_summary(stats))
     if stats_out:
-        Path(stats_out).write_text(json.dumps(jsonable(stats), ensure_ascii=False, indent=1, default=str))
+        Path(stats_out).write_text(
+            json.dumps(jsonable(stats), ensure_ascii=False, indent=1, default=str)
+        )
     ok = (
         stats.get("finish_reason") == "finished"
         and not stats.get("newscrawl/store/write_errors")
@@ -64,7 +68,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not (site / "manifest.json").exists():
         print(f"building a replica of {args.articles} articles in {site} ...", flush=True)
         build_site(site, articles=args.articles, seed=args.seed)
-    expected = [json.loads(line) for line in (site / "expected.jsonl").read_text().splitlines() if line]
+    expected = [
+        json.loads(line) for line in (site / "expected.jsonl").read_text().splitlines() if line
+    ]
     reachable = sum(1 for doc in expected if doc.get("reachable", True))
     with ReplicaProcess.start(site, access_log=data / "replica-access.jsonl") as replica:
         print(f"replica serving the finews hosts through proxy {replica.proxy_url}", flush=True)
@@ -75,7 +81,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "NEWSCRAWL_ALLOWED_ADDRESSES": "127.0.0.1",  # the replica proxy is on loopback
         }
         code = _crawl("finews", settings, {}, args.stats_out)
-    print(f"  replica            {len(expected)} articles, {reachable} reachable from the home page")
+    print(
+        f"  replica            {len(expected)} articles, {reachable} reachable from the home page"
+    )
     print(f"  stored data        {data / 'mongo'} (embedded SecantusDB); look at it with:")
     print("                     newscrawl articles --limit 3")
     return code
@@ -127,8 +135,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 1
     finally:
         store.close()
-    print(f"newscrawl export: {result.count} article(s) updated after {since}; "
-          f"next time: --since '{result.watermark}'", file=sys.stderr)
+    print(
+        f"newscrawl export: {result.count} article(s) updated after {since}; "
+        f"next time: --since '{result.watermark}'",
+        file=sys.stderr,
+    )
     if args.out:
         print(result.watermark)  # alone on stdout, for scripts: W=$(newscrawl export ...)
     return 0
@@ -280,19 +291,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     crawl = sub.add_parser("crawl", help="run a spider (e.g. finews) into MongoDB")
     crawl.add_argument("spider")
-    crawl.add_argument("-a", dest="arg", action="append", default=[], metavar="NAME=VALUE",
-                       help="spider argument, e.g. -a start_url=https://finews.withounder.com/")
-    crawl.add_argument("-s", dest="set", action="append", default=[], metavar="NAME=VALUE",
-                       help="Scrapy setting")
-    crawl.add_argument("--mongo-uri", help="MongoDB URI (default: $MONGO_URI, else the embedded server)")
+    crawl.add_argument(
+        "-a",
+        dest="arg",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="spider argument, e.g. -a start_url=https://finews.withounder.com/",
+    )
+    crawl.add_argument(
+        "-s", dest="set", action="append", default=[], metavar="NAME=VALUE", help="Scrapy setting"
+    )
+    crawl.add_argument(
+        "--mongo-uri", help="MongoDB URI (default: $MONGO_URI, else the embedded server)"
+    )
     crawl.add_argument("-L", "--loglevel", help="log level (default INFO)")
     crawl.add_argument("--stats-out", help="write the crawl's stats as JSON to this file")
-    crawl.add_argument("--distributed", action="store_true",
-                       help="be one of many workers sharing a frontier in Redis (README)")
+    crawl.add_argument(
+        "--distributed",
+        action="store_true",
+        help="be one of many workers sharing a frontier in Redis (README)",
+    )
     crawl.add_argument("--redis-url", help="Redis of --distributed (default: $REDIS_URL)")
     crawl.set_defaults(func=cmd_crawl)
 
-    demo = sub.add_parser("demo", help="build and serve a replica, crawl it into the embedded database")
+    demo = sub.add_parser(
+        "demo", help="build and serve a replica, crawl it into the embedded database"
+    )
     demo.add_argument("--articles", type=int, default=300)
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--data-dir", default=".newscrawl")
@@ -306,32 +331,57 @@ def build_parser() -> argparse.ArgumentParser:
     articles.add_argument("--database", help="default: MONGO_DATABASE")
     articles.set_defaults(func=cmd_articles)
 
-    export = sub.add_parser("export", help="articles updated since a watermark, as JSON lines or "
-                            "CSV; prints the next watermark")
-    export.add_argument("--since", default="", metavar="TIME[,ID]",
-                        help="a watermark printed by the last export, or an ISO 8601 time "
-                             "(default: everything)")
+    export = sub.add_parser(
+        "export",
+        help="articles updated since a watermark, as JSON lines or CSV; prints the next watermark",
+    )
+    export.add_argument(
+        "--since",
+        default="",
+        metavar="TIME[,ID]",
+        help="a watermark printed by the last export, or an ISO 8601 time (default: everything)",
+    )
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
-    export.add_argument("--out", help="write to this file (atomically) instead of stdout; "
-                                      "the next watermark is then printed on stdout")
-    export.add_argument("--settle", type=float, default=60.0, metavar="SECONDS",
-                        help="the watermark stays this far behind now: writes of the last "
-                             "seconds may not be visible yet (default 60)")
+    export.add_argument(
+        "--out",
+        help="write to this file (atomically) instead of stdout; "
+        "the next watermark is then printed on stdout",
+    )
+    export.add_argument(
+        "--settle",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="the watermark stays this far behind now: writes of the last "
+        "seconds may not be visible yet (default 60)",
+    )
     export.add_argument("--mongo-uri")
     export.add_argument("--database", help="default: MONGO_DATABASE")
-    export.add_argument("-s", dest="set", action="append", default=[], metavar="NAME=VALUE",
-                        help="setting, e.g. -s NEWSCRAWL_DATA_DIR=/var/lib/newscrawl")
+    export.add_argument(
+        "-s",
+        dest="set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="setting, e.g. -s NEWSCRAWL_DATA_DIR=/var/lib/newscrawl",
+    )
     export.set_defaults(func=cmd_export)
 
-    watch = sub.add_parser("watch", help="print new and changed articles as JSON lines as they "
-                           "are stored (change stream)")
-    watch.add_argument("--resume-file", metavar="FILE",
-                       help="keep the resume token here; start after it when it exists")
+    watch = sub.add_parser(
+        "watch",
+        help="print new and changed articles as JSON lines as they are stored (change stream)",
+    )
+    watch.add_argument(
+        "--resume-file",
+        metavar="FILE",
+        help="keep the resume token here; start after it when it exists",
+    )
     watch.add_argument("--max-events", type=int, help="stop after this many articles")
     watch.add_argument("--mongo-uri")
     watch.add_argument("--database", help="default: MONGO_DATABASE")
-    watch.add_argument("-s", dest="set", action="append", default=[], metavar="NAME=VALUE",
-                       help="setting")
+    watch.add_argument(
+        "-s", dest="set", action="append", default=[], metavar="NAME=VALUE", help="setting"
+    )
     watch.set_defaults(func=cmd_watch)
 
     evaluate = sub.add_parser("eval", help="crawl a generated replica and print per-field accuracy")
@@ -356,22 +406,36 @@ def build_parser() -> argparse.ArgumentParser:
     schedule = sub.add_parser("schedule", help="crawl on a timer, one crawl of a site at a time")
     schedule.add_argument("spider")
     schedule.add_argument("--every", help="interval, e.g. 10m, 1h, 90 (seconds)")
-    schedule.add_argument("-a", dest="arg", action="append", default=[], metavar="NAME=VALUE",
-                          help="spider argument")
-    schedule.add_argument("-s", dest="set", action="append", default=[], metavar="NAME=VALUE",
-                          help="Scrapy setting for every crawl")
+    schedule.add_argument(
+        "-a", dest="arg", action="append", default=[], metavar="NAME=VALUE", help="spider argument"
+    )
+    schedule.add_argument(
+        "-s",
+        dest="set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="Scrapy setting for every crawl",
+    )
     schedule.add_argument("--mongo-uri", help="MongoDB URI (crawls and the lock)")
     schedule.add_argument("--lock-ttl", default="60s", help="lease of the site's lock")
     schedule.add_argument("--max-runs", type=int, help="stop after this many crawls")
-    schedule.add_argument("--once", action="store_true",
-                          help="one tick (cron, systemd timers): crawl unless locked, then exit")
-    schedule.add_argument("--stop-timeout", default="120s",
-                          help="on SIGTERM, how long the running crawl may take to stop")
+    schedule.add_argument(
+        "--once",
+        action="store_true",
+        help="one tick (cron, systemd timers): crawl unless locked, then exit",
+    )
+    schedule.add_argument(
+        "--stop-timeout",
+        default="120s",
+        help="on SIGTERM, how long the running crawl may take to stop",
+    )
     schedule.add_argument("-L", "--loglevel", help="log level (default INFO)")
     schedule.set_defaults(func=cmd_schedule)
 
-    replica = sub.add_parser("replica", help="build or serve a replica of the site (see --help)",
-                             add_help=False)
+    replica = sub.add_parser(
+        "replica", help="build or serve a replica of the site (see --help)", add_help=False
+    )
     replica.add_argument("rest", nargs=argparse.REMAINDER)
     replica.set_defaults(func=cmd_replica)
     return parser

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 #: the fields extraction decides: what a replica's ``expected.jsonl`` holds for an
-#: article (besides its own ``reachable``/``near_duplicate_of`` labels) and what
+#: article (besides the replica's own labels: reachable, storable, faults, ...) and what
 #: tests and ``make eval`` compare with stored documents
 EXTRACTED_FIELDS = (
     "key",

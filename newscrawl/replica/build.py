@@ -236,7 +236,7 @@ POSTS_DIR = "posts"
 #: the hand-written expected documents of the real sample posts (by the extraction engineer)
 SAMPLES_EXPECTED = "expected.jsonl"
 #: field order of an expected article
-EXPECTED_FIELDS = (*EXTRACTED_FIELDS, "reachable", "near_duplicate_of")
+EXPECTED_FIELDS = (*EXTRACTED_FIELDS, "reachable", "storable", "faults", "near_duplicate_of")
 
 
 def _sample_expected(samples_dir: Path) -> list[dict[str, Any]] | None:

@@ -214,6 +214,16 @@ class FinewsSpider(Spider):
         logger.debug("Not following %s (%s): %s", url, reason, detail)
         runs.report_failure(self.crawler, url, reason, detail)
 
+    def _report_bad_answer(self, response: Response, reason: str) -> None:
+        """A page or share JSON that answered but can't be used: the run record
+        keeps it (under the URL first asked for) so the next run tries again."""
+        runs.report_failure(
+            self.crawler,
+            runs.first_url(response.request) if response.request else response.url,
+            reason,
+            f"status {response.status}, {len(response.body)} bytes",
+        )
+
     def request_failed(self, failure: Failure) -> Iterator[Request]:
         """Errback of page requests: the URL failed for good, the run record says why."""
         yield from self._feed_after(getattr(failure, "request", None))
@@ -230,12 +240,7 @@ class FinewsSpider(Spider):
         if bad is not None:
             self._count(f"pages/{bad}")
             logger.warning("Bad page (%s), skipped: %s", bad, response.url)
-            runs.report_failure(
-                self.crawler,
-                runs.first_url(response.request) if response.request else response.url,
-                f"{runs.BAD_PAGE}:{bad}",
-                f"status {response.status}, {len(response.body)} bytes",
-            )
+            self._report_bad_answer(response, f"{runs.BAD_PAGE}:{bad}")
         else:
             self._count("pages/not_article")
             logger.warning("Not an article page, skipped: %s", response.url)
@@ -307,12 +312,7 @@ class FinewsSpider(Spider):
         if share is None:
             bad = classify_bad_share(response.body) or "no_text"
             logger.warning("Share JSON without article text (%s): %s", bad, response.url)
-            runs.report_failure(
-                self.crawler,
-                runs.first_url(response.request) if response.request else response.url,
-                f"{runs.BAD_SHARE}:{bad}",
-                f"status {response.status}, {len(response.body)} bytes",
-            )
+            self._report_bad_answer(response, f"{runs.BAD_SHARE}:{bad}")
         yield from self._release(code, share)
 
     def share_failed(self, failure: Failure) -> Iterator[Article]:

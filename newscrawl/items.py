@@ -60,7 +60,7 @@ class Article:
     kind: str = NEWS  # NEWS or NOTICE (site notices are not news)
     info_code: str | None = None  # the site's article id, e.g. NW202202182281010830
     url: str = ""  # canonical URL
-    urls: list[str] = field(default_factory=list)  # every URL it was seen at
+    urls: list[str] = field(default_factory=list)  # every page it was seen at, canonical forms
     title: str = ""
     published_at: datetime | None = None  # aware, UTC
     published_at_source: str | None = None  # page | share_json | info_code

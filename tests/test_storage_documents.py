@@ -116,10 +116,12 @@ def test_new_article_is_inserted_as_version_1():
 
 def test_same_run_other_url_is_merged():
     stored, _, _ = merge(None, doc_of(), "r1", T0)
-    other = doc_of(urls=["https://finews.zning.me/b/x.html"], categories=["b", "a"], tags=["乙"])
+    other = doc_of(
+        urls=["https://finews.withounder.com/b/x.html"], categories=["b", "a"], tags=["乙"]
+    )
     doc, outcome, archive = merge(stored, other, "r1", T1)
     assert outcome == MERGED and archive is None
-    assert doc["urls"] == [*stored["urls"], "https://finews.zning.me/b/x.html"]
+    assert doc["urls"] == [*stored["urls"], "https://finews.withounder.com/b/x.html"]
     assert doc["categories"] == ["a", "b"]
     assert doc["tags"] == ["甲新闻", "乙"]
     assert doc["version"] == 1
@@ -159,6 +161,22 @@ def test_later_run_seeing_nothing_new_changes_only_the_sighting():
     changed = {k for k in doc if doc[k] != stored[k]}
     assert changed == {"last_seen_at", "last_run_id"}
     assert doc["updated_at"] == T0
+
+
+def test_canonical_urls_add_nothing_to_a_document_stored_with_raw_forms():
+    """Earlier versions recorded the raw request forms beside the declared
+    canonical URL; the spider now records canonical forms only. The merge
+    rewrites nothing, and a re-crawl is no visible change."""
+    canonical = make_item().url
+    raw = [
+        canonical.replace("https://finews.withounder.com", "http://finews.zning.me") + "?from=home",
+        canonical,
+        canonical.replace("finews.withounder.com", "finews.zning.me"),
+    ]
+    stored, _, _ = merge(None, doc_of(urls=raw), "r1", T0)
+    doc, outcome, _ = merge(stored, doc_of(urls=[canonical]), "r2", T1)
+    assert outcome == UNCHANGED
+    assert doc["urls"] == raw and doc["updated_at"] == T0
 
 
 def test_journaled_sighting_written_later_keeps_its_sighting_time():

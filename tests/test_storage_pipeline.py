@@ -262,7 +262,7 @@ def test_two_runs_insert_merge_unchanged_update(mongo_settings, mongo_db):
         # article 1 again through another category page: merged in the same run
         article(
             1,
-            urls=["https://finews.zning.me/x/2024/01/01/NW202401010000000001.html"],
+            urls=["https://finews.withounder.com/x/2024/01/01/NW202401010000000001.html"],
             categories=["other"],
             tags=["其他新闻"],
         ),
@@ -305,7 +305,7 @@ def test_two_runs_insert_merge_unchanged_update(mongo_settings, mongo_db):
     assert one["version"] == 1 and one["last_run_id"] == "run-2"
     assert one["urls"] == [
         "https://finews.withounder.com/dazhongribao/2024/01/01/NW202401010000000001.html",
-        "https://finews.zning.me/x/2024/01/01/NW202401010000000001.html",
+        "https://finews.withounder.com/x/2024/01/01/NW202401010000000001.html",
     ]
     assert one["categories"] == ["dazhongribao", "other"]
     assert one["tags"] == ["大众日报新闻", "其他新闻"]

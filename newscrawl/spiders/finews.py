@@ -117,8 +117,9 @@ class FinewsSpider(Spider):
 
     def _feed_after(self, request: Request | None) -> Iterator[Request]:
         """The feed, once the home page (the start) is handled, whatever its
-        answer: its links then come after the home page's, so a post's first
-        URL (the form recorded in ``urls``) does not depend on which answered first."""
+        answer: its links then come after the home page's, so which form of a
+        post's URL is fetched does not depend on which answered first (``urls``
+        holds canonical forms only, whatever form was fetched)."""
         if (
             request is not None
             and self.start_url == finews.HOME_URL
@@ -387,7 +388,12 @@ def _meta(response: Response) -> dict[str, Any]:
 
 
 def _seen_urls(response: Response, fields: PostFields) -> list[str]:
-    """Every URL the page was seen at: requested, redirected from, and declared
-    by the page itself (canonical link, og:url)."""
+    """Every page the post was seen at, each in its canonical form: requested,
+    redirected from, and declared by the page itself (canonical link, og:url),
+    in first-seen order. Only canonical forms: which form of a URL (alias host,
+    http, a tracking query, ``index.html``) is requested first depends on crawl
+    order, and the fingerprinter fetches only that one, so raw forms would make
+    ``urls`` differ between two crawls of the same site."""
     seen = [*response.meta.get("redirect_urls", []), response.url, *fields.declared_urls]
-    return list(dict.fromkeys(url for url in seen if url))
+    canonical = (finews.canonical_url(response.urljoin(url)) for url in seen if url)
+    return list(dict.fromkeys(canonical))

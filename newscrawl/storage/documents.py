@@ -8,6 +8,13 @@ store fields (:data:`STORE_FIELDS`). Its *content* (:data:`CONTENT_FIELDS`) is
 what a reader sees; a change of content between runs makes a new version and
 the previous one is archived. Where an article was seen (:data:`UNION_FIELDS`)
 only grows.
+
+The merge takes values as they come and rewrites none: URLs are canonical
+because the spider records them so (``urls``: canonical forms only, so a
+re-crawl of an unchanged site adds none). Documents stored by earlier versions,
+which recorded the raw request forms, keep those; they also hold the page's
+declared canonical URL, so a re-crawl adds nothing to them either (at most the
+canonical form, once, where the page declared none or spelt it otherwise).
 """
 
 from __future__ import annotations

@@ -1,0 +1,49 @@
+"""An article's ``urls`` do not depend on the form of the URL it was fetched at.
+
+Which form of a post's URL (alias host, http, a tracking query, a redirect)
+reaches the crawler first depends on crawl order, and the canonical
+fingerprinter fetches only that one; ``urls`` holds canonical forms only, so
+two crawls of the same site record the same ``urls`` (``test_versions``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from scrapy import Request
+from scrapy.http import HtmlResponse
+from scrapy.utils.test import get_crawler
+
+from newscrawl.items import Article
+from newscrawl.spiders.finews import FinewsSpider
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+# a post without a share link: the spider yields its article at once
+PAGE = GOLDEN / "2021-12-08-202112082206672930.html"
+URL = "https://finews.withounder.com/emnews/2021/12/08/202112082206672930.html"
+ALIAS = URL.replace("finews.withounder.com", "finews.zning.me")
+
+FORMS = {
+    "canonical": (URL, []),
+    "http": (URL.replace("https://", "http://"), []),
+    "alias host, tracking query": (ALIAS + "?from=home&utm_source=wx", []),
+    "redirected from the alias host over http": (URL, [ALIAS.replace("https://", "http://")]),
+}
+
+
+def _article(url: str, redirect_urls: list[str]) -> Article:
+    spider = FinewsSpider.from_crawler(get_crawler(FinewsSpider))
+    request = Request(url, meta={"redirect_urls": redirect_urls} if redirect_urls else {})
+    response = HtmlResponse(
+        url, body=PAGE.read_bytes(), headers={"Content-Type": "text/html"}, request=request
+    )
+    (article,) = [out for out in spider.parse(response) if isinstance(out, Article)]
+    return article
+
+
+@pytest.mark.parametrize("form", list(FORMS))
+def test_urls_hold_canonical_forms_whatever_form_was_fetched(form: str) -> None:
+    """The page also declares its alias-host form (og:url): one entry too."""
+    article = _article(*FORMS[form])
+    assert article.url == URL
+    assert article.urls == [URL]

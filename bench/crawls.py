@@ -59,6 +59,7 @@ class CrawlRun:
     wall: float
     pages_per_second: float
     cpu_seconds: float
+    parse_cpu_seconds: float | None
     max_rss_mb: float
     memusage_max_mb: float | None
     db_cpu_seconds: float | None
@@ -156,7 +157,9 @@ def run_crawl(
         elapsed=round(elapsed, 3),
         wall=round(wall, 3),
         pages_per_second=round(pages / elapsed, 1) if elapsed else 0.0,
+        # wait4() counts the parse processes (children, waited for) in the crawl's CPU
         cpu_seconds=round(usage.ru_utime + usage.ru_stime, 3),
+        parse_cpu_seconds=stats.get("newscrawl/parse/worker_cpu_seconds"),
         max_rss_mb=round(usage.ru_maxrss / 1024, 1),
         memusage_max_mb=round(memusage / 2**20, 1) if memusage else None,
         db_cpu_seconds=db_cpu,
@@ -212,7 +215,7 @@ def _wait4(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, int, Any
 def median_of(runs: Iterable[CrawlRun], name: str) -> float | None:
     """The median of one measure over runs (None when there is no run).
 
-    >>> r = [CrawlRun("bare", i, 0, "finished", 10, 0, 0, 1.0, 1.0, v, 1.0, 1.0, None,
+    >>> r = [CrawlRun("bare", i, 0, "finished", 10, 0, 0, 1.0, 1.0, v, 1.0, None, 1.0, None,
     ...      None, None, 0, "") for i, v in enumerate([3.0, 1.0, 2.0])]
     >>> median_of(r, "pages_per_second")
     2.0
@@ -237,6 +240,7 @@ def summarize_runs(runs: list[CrawlRun]) -> dict[str, Any]:
                     "pages",
                     "elapsed",
                     "cpu_seconds",
+                    "parse_cpu_seconds",
                     "max_rss_mb",
                     "db_cpu_seconds",
                     "nginx_cpu_seconds",

@@ -55,6 +55,12 @@ def _memory_gb() -> float | None:
     return round(int(match.group(1)) / 2**20, 1) if match else None
 
 
+def _parse_cpu(median: dict[str, Any]) -> str:
+    """`` (p)`` when the crawl had parse processes that used p CPU seconds."""
+    parse = median.get("parse_cpu_seconds")
+    return f" ({_fmt(parse)})" if parse else ""
+
+
 def verdict(value: float | None, target: float) -> str:
     """``✓`` when ``value`` reaches ``target``, ``✗`` when not, ``–`` when unmeasured.
 
@@ -103,8 +109,8 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     if crawls:
         lines += [
-            "| crawl | pages/s (median) | runs | pages | crawl CPU s | DB CPU s | nginx CPU s "
-            "| peak RSS MB |",
+            "| crawl | pages/s (median) | runs | pages | crawl CPU s (of it parse processes) "
+            "| DB CPU s | nginx CPU s | peak RSS MB |",
             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
         ]
         labels = {
@@ -119,7 +125,7 @@ def markdown(results: dict[str, Any]) -> str:
             med = kind["median"]
             lines.append(
                 f"| {label} | {_fmt(med['pages_per_second'])} | {_runs(kind)} "
-                f"| {_fmt(med['pages'], 0)} | {_fmt(med['cpu_seconds'])} "
+                f"| {_fmt(med['pages'], 0)} | {_fmt(med['cpu_seconds'])}{_parse_cpu(med)} "
                 f"| {_fmt(med['db_cpu_seconds'])} | {_fmt(med['nginx_cpu_seconds'])} "
                 f"| {_fmt(med['max_rss_mb'], 0)} |"
             )

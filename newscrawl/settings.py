@@ -59,6 +59,7 @@ SPIDER_MIDDLEWARES = {
 # --- identity: one fetch per page --------------------------------------------
 REQUEST_FINGERPRINTER_CLASS = "newscrawl.fingerprint.CanonicalFingerprinter"  # canonical URLs
 NEWSCRAWL_SHARE_CACHE_SIZE = 10_000  # share JSON answers kept for posts in several categories
+NEWSCRAWL_PARSE_PROCESSES = 1  # processes that parse pages off the crawler thread; 0: parse inline
 
 # --- item pipelines: clean -> validate -> dedup -> store --------------------------
 ITEM_PIPELINES = {

@@ -5,11 +5,12 @@ articles."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,20 @@ from newscrawl.items import EXTRACTED_FIELDS
 
 #: fields compared between a stored document and an expected article
 COMPARED = tuple(name for name in EXTRACTED_FIELDS if name != "key")
+
+
+def callback_output(spider: Any, output: AsyncIterable[Any]) -> list[Any]:
+    """Everything a spider's async callback yields, run on an event loop of its
+    own (pages go through the spider's real parse process); the parse
+    processes are stopped after."""
+
+    async def collect() -> list[Any]:
+        try:
+            return [out async for out in output]
+        finally:
+            spider.reader.close()
+
+    return asyncio.run(collect())
 
 
 def run_crawl(

@@ -32,6 +32,7 @@ from newscrawl.replica.posts import load_posts, sample_posts_dir
 from newscrawl.replica.render import render_404
 from newscrawl.replica.site import Site
 from newscrawl.spiders.finews import FinewsSpider
+from tests.crawling import callback_output
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 SEED = GOLDEN / "2022-02-18-NW202202182281010830.html"
@@ -162,11 +163,12 @@ def test_the_spider_stores_no_article_from_a_bad_page(
     """The real spider with a real crawler: a bad post page is a stat and a
     log line, never an item."""
     text, reason = BAD_PAGES[name]
-    crawler = get_crawler(FinewsSpider)
+    # read inline: the parse process is the same function (tests/test_parse_pool.py)
+    crawler = get_crawler(FinewsSpider, {"NEWSCRAWL_PARSE_PROCESSES": 0})
     spider = FinewsSpider.from_crawler(crawler)
     response = HtmlResponse(URL, body=text.encode("utf-8"), headers={"Content-Type": "text/html"})
     with caplog.at_level(logging.WARNING, logger="newscrawl"):
-        out = list(spider.parse(response))
+        out = callback_output(spider, spider.parse(response))
     assert not [item for item in out if isinstance(item, Article)]
     assert crawler.stats is not None
     stats = crawler.stats.get_stats()

@@ -109,8 +109,9 @@ def expected_roots(expected: dict[str, dict[str, Any]], copies: list[Copy]) -> d
 def followed_links(site: Path, fetched: list[str]) -> int:
     """How many requests the spider makes from the pages it fetched (raw
     URLs from the access log): the start page, the feed, every followable
-    ``<a href>`` of a site page, every post link of the feed (repeats
-    included: the dupefilter sees them all)."""
+    ``<a href>`` of a site page, every post link of the feed (a URL a page
+    links twice is asked for once; repeats across pages are included: the
+    dupefilter sees them all)."""
     www = site / "www" / finews.MAIN_HOST
     total = 2  # the home page and the feed
     for url in fetched:
@@ -124,14 +125,18 @@ def followed_links(site: Path, fetched: list[str]) -> int:
             hrefs = Selector(text=text, type="xml").xpath(
                 "//*[local-name()='entry']/*[local-name()='link']/@href"
             )
-            total += sum(1 for h in hrefs.getall() if finews.route(h.strip()) == finews.POST)
+            total += len(
+                {h.strip() for h in hrefs.getall() if finews.route(h.strip()) == finews.POST}
+            )
             continue
+        links = set()
         for href in Selector(text=text).css("a::attr(href)").getall():
             href = href.strip()
             if not href or href.startswith(("#", "javascript:", "mailto:")):
                 continue
             if finews.route(urljoin(url, href)) in FOLLOW:
-                total += 1
+                links.add(urljoin(url, href))
+        total += len(links)
     return total
 
 

@@ -16,6 +16,7 @@ from scrapy.utils.test import get_crawler
 
 from newscrawl.items import Article
 from newscrawl.spiders.finews import FinewsSpider
+from tests.crawling import callback_output
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 # a post without a share link: the spider yields its article at once
@@ -37,7 +38,9 @@ def _article(url: str, redirect_urls: list[str]) -> Article:
     response = HtmlResponse(
         url, body=PAGE.read_bytes(), headers={"Content-Type": "text/html"}, request=request
     )
-    (article,) = [out for out in spider.parse(response) if isinstance(out, Article)]
+    (article,) = [
+        out for out in callback_output(spider, spider.parse(response)) if isinstance(out, Article)
+    ]
     return article
 
 

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from scrapy import Request, Spider
+from scrapy import Request, Spider, signals
 from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
 from newscrawl import runs
-from newscrawl.extract.pages import classify_bad_page
-from newscrawl.extract.post import PostFields, parse_post_page
-from newscrawl.extract.share import ShareFields, classify_bad_share, merge_share, parse_share_json
+from newscrawl.extract import read
+from newscrawl.extract.pool import ParsePool
+from newscrawl.extract.post import PostFields
+from newscrawl.extract.share import ShareFields, merge_share
 from newscrawl.incremental import NotModified
 from newscrawl.items import Article
 from newscrawl.sites import finews
@@ -40,6 +41,8 @@ PRIORITY = {
     finews.HOME: 0,
     finews.FEED: 0,
 }
+#: how each kind of site page is read (:func:`newscrawl.extract.read.read_page`)
+READ_AS = {finews.POST: read.POST, finews.FEED: read.FEED}
 #: the Atom feed of the newest posts: with the home page, where new posts show up first
 FEED_URL = f"https://{finews.MAIN_HOST}{finews.FEED_PATH}"
 #: ``spider.state`` key (saved in JOBDIR): post URLs parsed while their share JSON was in flight
@@ -91,6 +94,8 @@ class FinewsSpider(Spider):
         self._refused: set[str] = set()
         # distributed mode: _waiting and _shares live in Redis instead (see from_crawler)
         self.shared_shares: SharedShares | None = None
+        # where pages are parsed (see from_crawler: NEWSCRAWL_PARSE_PROCESSES)
+        self.reader = ParsePool(0)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> FinewsSpider:
@@ -98,7 +103,16 @@ class FinewsSpider(Spider):
         from newscrawl.distributed.shares import SharedShares
 
         spider.shared_shares = SharedShares.from_crawler(crawler)  # None unless distributed
+        spider.reader = ParsePool(crawler.settings.getint("NEWSCRAWL_PARSE_PROCESSES", 1))
+        crawler.signals.connect(spider._close_reader, signal=signals.spider_closed)
         return spider
+
+    def _close_reader(self) -> None:
+        if self.reader.broken:
+            self._count("parse/worker_died")
+        cpu = self.reader.close()
+        if self.crawler.stats is not None and self.reader.processes:
+            self.crawler.stats.set_value("newscrawl/parse/worker_cpu_seconds", round(cpu, 3))
 
     @property
     def _share_cache_size(self) -> int:
@@ -154,35 +168,43 @@ class FinewsSpider(Spider):
 
     # --- pages -----------------------------------------------------------
 
-    def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
-        """Any site page: follow its links; a post page also gives an article."""
+    async def parse(self, response: Response, **kwargs: Any) -> AsyncIterator[Any]:
+        """Any site page: follow its links; a post page also gives an article.
+        The page is decoded and parsed in a parse process (``self.reader``)."""
         if not isinstance(response, TextResponse):
             self._count("pages/not_text")
             return
         kind = finews.route(response.url)
         self._count(f"pages/{kind}")
+        page = await self.reader.page(
+            response.body, response.encoding, response.url, READ_AS.get(kind, read.LIST)
+        )
+        for out in self.handle_page(response, kind, page):
+            yield out
+
+    def handle_page(self, response: TextResponse, kind: str, page: read.PageRead) -> Iterator[Any]:
+        """What a page, read, leads to: requests for its links, and for a post
+        page its article (or the request for its share JSON)."""
         if kind == finews.FEED:
-            yield from self._follow_feed(response)
+            yield from self._follow_feed(page.links)
             return
-        fields = self._post_fields(response) if kind == finews.POST else None
+        fields = self._post_fields(response, page) if kind == finews.POST else None
         chain = 0 if fields is not None else int(_meta(response).get(CHAIN, 0)) + 1
-        yield from self._follow(response, chain)
+        yield from self._follow(response, page.links, chain)
         yield from self._feed_after(response.request)
         if fields is not None:
             yield from self._parse_post(response, fields)
 
-    def _follow(self, response: TextResponse, chain: int) -> Iterator[Request]:
+    def _follow(
+        self, response: TextResponse, links: Iterable[str], chain: int
+    ) -> Iterator[Request]:
         """Requests for the page's site links. ``chain``: pages in a row without
         an article, this one included; at the trap limit only links that may be
         articles are followed."""
         trap = chain >= self.settings.getint("NEWSCRAWL_TRAP_CHAIN", 4)
         depth_limit = self.settings.getint("DEPTH_LIMIT", 0)
         depth = int(_meta(response).get("depth", 0)) + 1
-        for href in response.css("a::attr(href)").getall():
-            href = href.strip()
-            if not href or href.startswith(("#", "javascript:", "mailto:")):
-                continue
-            url = response.urljoin(href)
+        for url in links:
             kind = finews.route(url)
             if kind in FOLLOW:
                 maybe_article = kind == finews.POST and finews.info_code_of(url) is not None
@@ -232,12 +254,11 @@ class FinewsSpider(Spider):
             return  # a 304 to a conditional request: the page is as stored
         runs.report_request_failure(self.crawler, failure)
 
-    def _post_fields(self, response: TextResponse) -> PostFields | None:
+    def _post_fields(self, response: TextResponse, page: read.PageRead) -> PostFields | None:
         """The post's fields; None for a bad page (reported) or a page that is no article."""
-        fields = parse_post_page(response.text, response.url, response.selector)
-        if fields is not None:
-            return fields
-        bad = classify_bad_page(response.text)
+        if page.post is not None:
+            return page.post
+        bad = page.bad
         if bad is not None:
             self._count(f"pages/{bad}")
             logger.warning("Bad page (%s), skipped: %s", bad, response.url)
@@ -247,10 +268,8 @@ class FinewsSpider(Spider):
             logger.warning("Not an article page, skipped: %s", response.url)
         return None
 
-    def _follow_feed(self, response: TextResponse) -> Iterator[Request]:
-        entries = "//*[local-name()='entry']/*[local-name()='link']/@href"
-        for href in response.xpath(entries).getall():
-            url = response.urljoin(href.strip())
+    def _follow_feed(self, links: Iterable[str]) -> Iterator[Request]:
+        for url in links:
             if finews.route(url) == finews.POST:
                 yield Request(
                     url,
@@ -307,14 +326,15 @@ class FinewsSpider(Spider):
             meta=self.shared_shares.request_meta(code),  # once per article id, across workers
         )
 
-    def parse_share(self, response: Response, code: str) -> Iterator[Article]:
-        share = parse_share_json(response.body)
+    async def parse_share(self, response: Response, code: str) -> AsyncIterator[Article]:
+        answer = await self.reader.share(response.body)
+        share = answer.share
         self._count("share/fetched" if share is not None else "share/invalid")
         if share is None:
-            bad = classify_bad_share(response.body) or "no_text"
-            logger.warning("Share JSON without article text (%s): %s", bad, response.url)
-            self._report_bad_answer(response, f"{runs.BAD_SHARE}:{bad}")
-        yield from self._release(code, share)
+            logger.warning("Share JSON without article text (%s): %s", answer.bad, response.url)
+            self._report_bad_answer(response, f"{runs.BAD_SHARE}:{answer.bad}")
+        for article in self._release(code, share):
+            yield article
 
     def share_failed(self, failure: Failure) -> Iterator[Article]:
         request = failure.request  # type: ignore[attr-defined]

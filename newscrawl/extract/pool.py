@@ -1,0 +1,201 @@
+"""Parse processes: pages are read (:mod:`newscrawl.extract.read`) off the
+crawler process, so parsing runs on another core while Scrapy's single
+thread keeps downloading.
+
+Scrapy runs spiders, middlewares and pipelines on one thread; decoding,
+parsing and extraction are most of its CPU per article. :class:`ParsePool`
+sends a page's bytes to a worker process (``python -m
+newscrawl.extract.worker``, talking length-prefixed pickles over its
+stdin/stdout) and gives the answer back as an awaitable, so a spider
+callback reads ``page = await pool.page(...)``. The pipes are read and
+written by the event loop itself: no threads, no extra work on the
+crawler's thread beyond a pickle each way.
+
+With ``processes=0`` the same functions run inline. A worker that dies
+(killed, out of memory) is not restarted: the pages it held and every page
+after are read inline, and :attr:`ParsePool.broken` says so; nothing is lost.
+
+::
+
+    pool = ParsePool(processes=1)
+    page = await pool.page(response.body, response.encoding, response.url, POST)
+    pool.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from newscrawl.extract.read import PageRead, ShareRead, read_page, read_share
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: frame header: payload length (unsigned 32-bit, big-endian)
+HEADER = struct.Struct(">I")
+#: the functions a worker runs, by name (nothing else can be asked of it)
+FUNCTIONS: dict[str, Callable[..., Any]] = {"page": read_page, "share": read_share}
+
+
+class WorkerDied(RuntimeError):
+    """A parse process ended while it held pages."""
+
+
+class WorkerError(RuntimeError):
+    """A page made the reading function raise in the worker."""
+
+
+def frame(obj: Any) -> bytes:
+    """``obj`` pickled, with its length in front.
+
+    >>> frame(("page", 1))[:4] == HEADER.pack(len(pickle.dumps(("page", 1), 5)))
+    True
+    """
+    data = pickle.dumps(obj, protocol=5)
+    return HEADER.pack(len(data)) + data
+
+
+class _Worker(asyncio.Protocol):
+    """One worker process: its pipes, and the answers it still owes."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.pending: dict[int, asyncio.Future[Any]] = {}
+        self.alive = True
+        self._buffer = bytearray()
+        self._next_id = 0
+        self._writer: asyncio.WriteTransport | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    async def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "newscrawl.extract.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        await loop.connect_read_pipe(lambda: self, self._proc.stdout)
+        self._writer, _ = await loop.connect_write_pipe(asyncio.Protocol, self._proc.stdin)
+
+    def submit(self, name: str, args: tuple[Any, ...]) -> asyncio.Future[Any]:
+        assert self._writer is not None
+        self._next_id += 1
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.pending[self._next_id] = future
+        self._writer.write(frame((self._next_id, name, args)))
+        return future
+
+    # asyncio.Protocol, for the worker's stdout
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        while len(self._buffer) >= HEADER.size:
+            (size,) = HEADER.unpack_from(self._buffer)
+            if len(self._buffer) < HEADER.size + size:
+                return
+            job, ok, value = pickle.loads(self._buffer[HEADER.size : HEADER.size + size])
+            del self._buffer[: HEADER.size + size]
+            future = self.pending.pop(job, None)
+            if future is None or future.done():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(WorkerError(value))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.alive = False
+        pending, self.pending = self.pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(WorkerDied(f"parse process {self.index} ended"))
+
+    def close(self, timeout: float = 10.0) -> float:
+        """Stop the worker; returns the CPU seconds it used."""
+        if self._writer is not None:
+            self._writer.close()
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return 0.0
+        # the worker ends at EOF on its stdin: close it now (the transport
+        # would only close it on a later turn of the loop)
+        if proc.stdin is not None:
+            proc.stdin.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid == proc.pid:
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                return float(usage.ru_utime + usage.ru_stime)
+            if time.monotonic() > deadline:
+                proc.kill()
+            time.sleep(0.005)
+
+
+class ParsePool:
+    """``processes`` parse processes (0: read inline, in the caller's process),
+    started at the first page (the event loop must run)."""
+
+    def __init__(self, processes: int) -> None:
+        self.processes = max(0, processes)
+        #: a worker died: pages are read inline from then on
+        self.broken = False
+        self._workers: list[_Worker] = []
+        self._starting: asyncio.Task[None] | None = None
+
+    async def page(self, body: bytes, encoding: str, url: str, kind: str) -> PageRead:
+        """:func:`~newscrawl.extract.read.read_page`, in a worker."""
+        result: PageRead = await self._run("page", body, encoding, url, kind)
+        return result
+
+    async def share(self, body: bytes) -> ShareRead:
+        """:func:`~newscrawl.extract.read.read_share`, in a worker."""
+        result: ShareRead = await self._run("share", body)
+        return result
+
+    async def _run(self, name: str, *args: Any) -> Any:
+        if not self.processes or self.broken:
+            return FUNCTIONS[name](*args)
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._starting)
+        workers = [worker for worker in self._workers if worker.alive]
+        if not workers:
+            self._break()
+            return FUNCTIONS[name](*args)
+        worker = min(workers, key=lambda w: len(w.pending))
+        try:
+            return await worker.submit(name, args)
+        except WorkerDied:
+            self._break()
+            return FUNCTIONS[name](*args)
+        except WorkerError:
+            # read again here, so the error is raised (and logged) with its traceback
+            return FUNCTIONS[name](*args)
+
+    async def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for index in range(self.processes):
+            worker = _Worker(index)
+            await worker.start(loop)
+            self._workers.append(worker)
+
+    def _break(self) -> None:
+        if not self.broken:
+            logger.error("A parse process died: pages are read in the crawler process from now on")
+            self.broken = True
+
+    def close(self) -> float:
+        """Stop the workers (each ends once it has answered what it was sent);
+        returns the CPU seconds they used."""
+        workers, self._workers = self._workers, []
+        return sum(worker.close() for worker in workers)

@@ -1,0 +1,96 @@
+"""The parse processes (newscrawl.extract.pool): a page read in a worker is
+the page read inline, and a worker that dies loses no page."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+from newscrawl.extract import read
+from newscrawl.extract.pool import ParsePool
+
+#: real post pages, as the site serves them
+POSTS = sorted((Path(__file__).resolve().parent / "golden").glob("*.html"))
+URL = "https://finews.withounder.com/dazhongribao/2022/02/18/{}"
+
+
+def _pages() -> list[tuple[bytes, str, str, str]]:
+    return [(path.read_bytes(), "utf-8", URL.format(path.name), read.POST) for path in POSTS]
+
+
+async def _read_all(
+    pool: ParsePool, pages: list[tuple[bytes, str, str, str]]
+) -> list[read.PageRead]:
+    try:
+        return list(await asyncio.gather(*(pool.page(*page) for page in pages)))
+    finally:
+        pool.close()
+
+
+def test_a_page_read_in_a_worker_is_the_page_read_inline() -> None:
+    pages = _pages()
+    assert len(pages) >= 5
+    inline = asyncio.run(_read_all(ParsePool(0), pages))
+    workers = asyncio.run(_read_all(ParsePool(2), pages))
+    assert workers == inline
+    assert sum(page.post is not None and bool(page.post.body) for page in inline) >= 5
+    assert all(page.links for page in inline)
+
+
+def test_share_json_read_in_a_worker() -> None:
+    body = b'{"title": "T", "text": "<p>\\u6b63\\u6587</p>"}'
+
+    async def both() -> tuple[read.ShareRead, read.ShareRead]:
+        pool = ParsePool(1)
+        try:
+            return await pool.share(body), await pool.share(b"{oops")
+        finally:
+            pool.close()
+
+    good, bad = asyncio.run(both())
+    assert good == read.read_share(body)
+    assert bad.share is None and bad.bad == "invalid_json"
+
+
+def test_a_worker_that_dies_loses_no_page() -> None:
+    """Kill the worker while pages are in flight: every page is still read
+    (inline from then on) and the pool says it broke."""
+    pages = _pages() * 20
+
+    async def run() -> tuple[list[read.PageRead], bool]:
+        pool = ParsePool(1)
+        first = await pool.page(*pages[0])
+        assert not pool.broken
+        tasks = [asyncio.ensure_future(pool.page(*page)) for page in pages]
+        await asyncio.sleep(0)
+        (worker,) = pool._workers
+        assert worker._proc is not None
+        os.kill(worker._proc.pid, signal.SIGKILL)
+        try:
+            return [first, *await asyncio.gather(*tasks)], pool.broken
+        finally:
+            pool.close()
+
+    results, broken = asyncio.run(run())
+    assert broken
+    assert len(results) == len(pages) + 1
+    assert results[1:] == [read.read_page(*page) for page in _pages()] * 20
+
+
+def test_what_reading_raises_in_the_worker_is_raised_in_the_caller() -> None:
+    """A page that makes reading raise raises in the caller, with its own traceback."""
+
+    async def run() -> BaseException | None:
+        pool = ParsePool(1)
+        try:
+            await pool.page(None, "utf-8", URL.format("x.html"), read.POST)  # type: ignore[arg-type]
+        except Exception as exc:
+            return exc
+        finally:
+            pool.close()
+        return None
+
+    error = asyncio.run(run())
+    assert isinstance(error, AttributeError)  # None has no .decode: raised here, not a WorkerError

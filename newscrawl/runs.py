@@ -41,13 +41,15 @@ Settings: ``NEWSCRAWL_RUNS_ENABLED`` (True), ``NEWSCRAWL_RUNS_MAX_FAILED``
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pymongo import DESCENDING, IndexModel
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 from scrapy import signals
 from scrapy.exceptions import (
     CannotResolveHostError,
@@ -331,11 +333,97 @@ def urls_to_retry(db: Database[dict[str, Any]], site: str, limit: int = 10_000) 
     return [str(f["url"]) for f in failed if f.get("retry") and f.get("url")][:limit]
 
 
-def write_run(db: Database[dict[str, Any]], doc: dict[str, Any]) -> None:
-    """Store a run document (blocking; replaces one with the same id)."""
+#: the counters of a run document that add up over the workers of one run
+_SUMMED = (
+    "pages_fetched",
+    "requests",
+    "retries",
+    "errors",
+    "failed_count",
+    "failed_urls_truncated",
+)
+_SUMMED_GROUPS = ("articles", "incremental", "dropped", "failed_by_reason")
+
+
+def worker_name() -> str:
+    """This process, as the run record names it: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_update(doc: Mapping[str, Any], worker: str, max_failed: int) -> dict[str, Any]:
+    """The update that adds one process's run document to the run's record.
+
+    The workers of a distributed crawl share one run id: each adds its part
+    in one atomic update (counters summed, the earliest start and the latest
+    end kept, failed URLs appended up to ``max_failed``), and its own line
+    under ``workers``. A crawl with one process writes the same document it
+    would alone.
+
+    >>> t0, t1 = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
+    >>> doc = run_document(run_id="r1", site="finews", spider="finews", started_at=t0,
+    ...     finished_at=t1, finish_reason="finished",
+    ...     stats={"downloader/response_count": 5, "newscrawl/store/inserted": 2},
+    ...     failures=[{"url": "https://h/a", "reason": "http_503"}])
+    >>> update = run_update(doc, "h:1", 10)
+    >>> update["$inc"]["pages_fetched"], update["$inc"]["articles.new"]
+    (5, 2)
+    >>> update["$inc"]["failed_by_reason.http_503"], update["$push"]["failed_urls"]["$slice"]
+    (1, 10)
+    >>> update["$min"], update["$set"]["workers.h:1"]["pages_fetched"]
+    ({'started_at': datetime.datetime(2026, 1, 1, 0, 0, tzinfo=datetime.timezone.utc)}, 5)
+    """
+    inc: dict[str, int] = {name: int(doc.get(name) or 0) for name in _SUMMED}
+    for group in _SUMMED_GROUPS:
+        for key, value in (doc.get(group) or {}).items():
+            inc[f"{group}.{key}"] = int(value)
+    return {
+        "$setOnInsert": {"site": doc["site"], "spider": doc["spider"]},
+        "$min": {"started_at": doc["started_at"]},
+        "$max": {"finished_at": doc["finished_at"]},
+        "$inc": inc,
+        "$push": {
+            "failed_urls": {"$each": list(doc.get("failed_urls") or []), "$slice": max_failed}
+        },
+        "$set": {
+            "finish_reason": doc["finish_reason"],
+            "user_agent": doc.get("user_agent"),
+            f"workers.{worker}": {
+                "started_at": doc["started_at"],
+                "finished_at": doc["finished_at"],
+                "finish_reason": doc["finish_reason"],
+                "pages_fetched": doc.get("pages_fetched", 0),
+                "errors": doc.get("errors", 0),
+            },
+        },
+    }
+
+
+def write_run(
+    db: Database[dict[str, Any]],
+    doc: dict[str, Any],
+    worker: str | None = None,
+    max_failed: int = 10_000,
+) -> None:
+    """Add one process's run document to the run's record (blocking).
+
+    Idempotent per worker: a worker already in the record (a retried write)
+    is not counted twice. ``elapsed_seconds`` is the run's, from its
+    earliest start to its latest end."""
     collection = db[CRAWL_RUNS]
     collection.create_indexes(RUN_INDEXES)
-    collection.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+    worker = worker or worker_name()
+    try:
+        collection.update_one(
+            {"_id": doc["_id"], f"workers.{worker}": {"$exists": False}},
+            run_update(doc, worker, max_failed),
+            upsert=True,
+        )
+    except DuplicateKeyError:
+        logger.info("Run %s already holds this worker's record (%s)", doc["_id"], worker)
+    run = collection.find_one({"_id": doc["_id"]}, {"started_at": 1, "finished_at": 1})
+    if run is not None and run.get("started_at") and run.get("finished_at"):
+        elapsed = (run["finished_at"] - run["started_at"]).total_seconds()
+        collection.update_one({"_id": doc["_id"]}, {"$max": {"elapsed_seconds": round(elapsed, 3)}})
 
 
 class RunRecorder:
@@ -404,7 +492,7 @@ class RunRecorder:
         store, self.store = self.store, None
         try:
             doc = self.document()
-            await run_in_thread(write_run, store.db, doc)
+            await run_in_thread(write_run, store.db, doc, None, self.max_failed)
             logger.info(
                 "Run %s recorded in %s: %d failed URLs",
                 doc["_id"],

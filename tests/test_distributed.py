@@ -306,6 +306,12 @@ def test_three_workers_store_what_one_worker_stores_fetching_each_page_once(
     assert _summary(result.stats, "newscrawl/store/updated") == 0
     assert {doc["version"] for doc in docs} == {1}
     assert len({doc["last_run_id"] for doc in docs}) == 1  # one run, shared by the workers
+    # its one run record adds up the three workers' parts
+    (run,) = list(mongo_client[second_db].crawl_runs.find())
+    assert run["_id"] == docs[0]["last_run_id"]
+    assert len(run["workers"]) == 3
+    assert run["pages_fetched"] == _summary(result.stats, "downloader/response_count")
+    assert run["articles"]["new"] == len(alone)
     # each page fetched once across the three workers, and the same pages as alone
     three = fetch_counts(tmp_path / "three.jsonl")
     assert {url: n for url, n in three.items() if n > 1} == {}

@@ -333,7 +333,9 @@ def test_batches_become_one_bulk_write_each(mongo_settings, mongo_db, items, bat
         [{"items": [article(n) for n in range(items)]}],
     )
     expected = math.ceil(items / batch)
-    assert result["commands"].get("update:articles") == expected
+    # all new: inserted (no upserts), one read and one write per batch
+    assert result["commands"].get("insert:articles") == expected
+    assert result["commands"].get("update:articles") is None
     assert result["commands"].get("find:articles") == expected
     assert store_stats(result)["batches"] == expected
     assert store_stats(result)["inserted"] == items

@@ -84,10 +84,19 @@ def test_one_find_and_one_bulk_write_per_batch(db, mongo_uri):
 
     client = MongoClient(mongo_uri, event_listeners=[Listener()], tz_aware=True)
     try:
+        # new articles are inserted (no upsert: nothing to look for first)
         ArticleWriter(client[db.name], "run-1").write([item_doc(n) for n in range(50)])
+        assert seen == [("find", ARTICLES), ("insert", ARTICLES)]
+        seen.clear()
+        # stored ones are replaced under their guard, new ones inserted: one command each
+        ArticleWriter(client[db.name], "run-2").write([item_doc(n) for n in range(25, 75)])
+        assert sorted(seen) == [("find", ARTICLES), ("insert", ARTICLES), ("update", ARTICLES)]
+        seen.clear()
+        ArticleWriter(client[db.name], "run-3").write([item_doc(n) for n in range(50)])
+        assert seen == [("find", ARTICLES), ("update", ARTICLES)]
     finally:
         client.close()
-    assert seen == [("find", ARTICLES), ("update", ARTICLES)]
+    assert db[ARTICLES].count_documents({}) == 75
 
 
 def test_a_refused_document_does_not_stop_the_others(db):

@@ -3,13 +3,18 @@
 Blocking pymongo code, meant to run off the reactor thread (the store pipeline
 calls :meth:`ArticleWriter.write` in a worker thread, one batch at a time).
 
-Each document is replaced under a guard on the version (and last sighting)
-that was read (``{_id, version, last_seen_at, last_run_id}``, or "no version"
-for a new one), so a concurrent writer
-(another crawl on the same database) is detected instead of overwritten: the
-guarded upsert then matches nothing and its insert fails on a unique index;
-when the document's version is no longer the one read, that document is read
-again and merged again, a bounded number of times.
+An article the read did not find is *inserted*; a stored one is replaced
+under a guard on the version (and last sighting) that was read
+(``{_id, version, last_seen_at, last_run_id}``). A concurrent writer (another
+crawl on the same database) is thus detected instead of overwritten: the
+insert fails on the unique ``_id``, or the guarded upsert matches nothing and
+its insert fails there; when the document is no longer the one read, it is
+read again and merged again, a bounded number of times. Both kinds go in one
+unordered ``bulk_write`` (the driver sends the inserts and the replacements
+as one command each). Inserting rather than upserting what is new matters on
+a first crawl, where every article is new: a server applies an insert without
+first looking for a document that matches a filter (SecantusDB spends about
+0.5 ms per article on an insert, 1.2 ms on a guarded upsert).
 
 A write the server applied but did not acknowledge as the write concern asks
 raises :class:`UnacknowledgedWrite` for the whole batch: the caller treats it
@@ -26,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ReplaceOne
+from pymongo import InsertOne, ReplaceOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
@@ -135,19 +140,19 @@ class ArticleWriter:
         now = datetime.now(tz=UTC)
         existing = {doc["_id"]: doc for doc in self.articles.find({"_id": {"$in": list(pending)}})}
         keys: list[str] = []
-        ops: list[ReplaceOne[Document]] = []
+        ops: list[InsertOne[Document] | ReplaceOne[Document]] = []
         plans: dict[str, tuple[str, Document | None]] = {}
         read_versions: dict[str, Any] = {}
         for key, new in pending.items():
             old = existing.get(key)
             doc, outcome, archive = merge(old, new, self.run_id, now, seen_at)
             if old is None:
-                guard: Document = {"_id": key, "version": {"$exists": False}}
+                ops.append(InsertOne(doc))
             else:
                 guard = {"_id": key, **{name: old.get(name) for name in GUARD_FIELDS}}
+                ops.append(ReplaceOne(guard, doc, upsert=True))
             read_versions[key] = _stamp(old)
             keys.append(key)
-            ops.append(ReplaceOne(guard, doc, upsert=True))
             plans[key] = (outcome, archive)
         lost: set[str] = set()
         failed: dict[str, str] = {}
@@ -188,8 +193,9 @@ class ArticleWriter:
         return lost
 
     def _changed_since_read(self, read_versions: dict[str, Any], keys: Iterable[str]) -> set[str]:
-        """Of the documents whose guarded upsert hit a duplicate key, those
-        changed (or created) by someone else since we read them: lost races.
+        """Of the documents whose insert or guarded upsert hit a duplicate
+        key, those changed (or created) by someone else since we read them:
+        lost races.
         The others clash on another unique index (``info_code``): real errors."""
         wanted = list(keys)
         projection = dict.fromkeys(GUARD_FIELDS, 1)

@@ -388,6 +388,49 @@ def test_state_is_loaded_from_articles_and_page_state(mongo_db: Database[dict[st
     assert state.stale_lists() == [OTHER_CATEGORY]
 
 
+def test_state_writer_inserts_new_pages_and_updates_the_others(
+    mongo_db: Database[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pymongo import UpdateOne
+    from pymongo.collection import Collection
+
+    from newscrawl.incremental.state import NewPage, StateWriter, linked_values, page_values
+
+    wall = datetime.now(tz=UTC).replace(microsecond=0)
+    # written by an earlier crawl, older than the horizon: not loaded, so not known to exist
+    mongo_db.page_state.insert_one({"_id": POST_B, "kind": "post", "etag": '"old"', "note": 1})
+    commands: list[str] = []
+    for name in ("insert_many", "bulk_write"):
+        real = getattr(Collection, name)
+
+        def spy(self: Any, *args: Any, _real: Any = real, _name: str = name, **kw: Any) -> Any:
+            commands.append(_name)
+            return _real(self, *args, **kw)
+
+        monkeypatch.setattr(Collection, name, spy)
+    result = StateWriter(mongo_db).write(
+        [
+            ("page_state", NewPage.of(CATEGORY, linked_values("category", wall))),
+            ("page_state", NewPage.of(POST_B, page_values("post", wall, status=200))),
+            ("page_state", NewPage.of(POST_A, page_values("post", wall, status=200))),
+            # the same batch checks the category it inserted: applied after the insert
+            ("page_state", UpdateOne({"_id": CATEGORY}, {"$set": {"checked_at": wall}})),
+        ]
+    )
+    assert not result.errors and result.written == 4
+    assert commands == ["insert_many", "bulk_write"]
+    docs = {doc["_id"]: doc for doc in mongo_db.page_state.find()}
+    assert docs[CATEGORY] == {
+        "_id": CATEGORY, "kind": "category", "linked_at": wall, "checked_at": wall,
+    }  # fmt: skip
+    assert docs[POST_A] == {"_id": POST_A, "kind": "post", "checked_at": wall, "status": 200}
+    # the page that existed got the values set, what it held otherwise kept
+    assert docs[POST_B] == {
+        "_id": POST_B, "kind": "post", "etag": '"old"', "note": 1, "checked_at": wall,
+        "status": 200,
+    }  # fmt: skip
+
+
 @pytest.mark.crawl
 def test_a_list_page_that_failed_for_good_is_fetched_first_next_run(
     tmp_path: Path, mongo_settings: dict[str, Any], mongo_db: Database[dict[str, Any]]

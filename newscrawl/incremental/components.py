@@ -47,11 +47,13 @@ from newscrawl.incremental.state import (
     STORED,
     Config,
     CrawlState,
+    NewPage,
+    StateOp,
     StateWriter,
     ensure_page_state,
-    list_linked,
+    linked_values,
     load_state,
-    page_update,
+    page_values,
     post_urls,
 )
 from newscrawl.runs import urls_to_retry
@@ -133,8 +135,8 @@ class Incremental:
         self.store: Store | None = None
         self.writer: StateWriter | None = None
         self.loaded: Deferred[None] = Deferred()
-        self._ops: list[tuple[str, UpdateOne]] = []
-        self._queue: deque[list[tuple[str, UpdateOne]]] = deque()
+        self._ops: list[StateOp] = []
+        self._queue: deque[list[StateOp]] = deque()
         self._draining: Deferred[None] | None = None
         self._timer: CallLaterResult | None = None
         self._retry: list[str] = []
@@ -268,10 +270,9 @@ class Incremental:
         fields: dict[str, Any] = {"outcome": outcome, "article_id": key}
         if published is not None:
             fields["published_at"] = published
-        self._queue_op(
-            PAGE_STATE,
-            page_update(
-                url,
+        self._queue_page(
+            url,
+            page_values(
                 finews.POST,
                 now,
                 validators=self.state.fetched.pop(url, None),
@@ -292,7 +293,7 @@ class Incremental:
         if self.state is not None and url not in self._linked:
             self._linked.add(url)
             self.state.list_checked.setdefault(url, None)
-            self._queue_op(PAGE_STATE, list_linked(url, finews.CATEGORY, _now()))
+            self._queue_page(url, linked_values(finews.CATEGORY, _now()))
 
     def list_parsed(self, url: str, new_posts: Iterable[str]) -> None:
         if self.state is not None and self.state.list_parsed(url, new_posts):
@@ -303,9 +304,8 @@ class Incremental:
         for url in urls:
             validators = self.state.fetched.pop(url, None)
             self.state.list_checked[url] = now
-            self._queue_op(
-                PAGE_STATE,
-                page_update(url, finews.route(url), now, validators=validators, status=200),
+            self._queue_page(
+                url, page_values(finews.route(url), now, validators=validators, status=200)
             )
 
     def not_modified(self, url: str, kind: str) -> None:
@@ -313,7 +313,7 @@ class Incremental:
         assert self.state is not None
         now = _now()
         self.stats.inc_value(NOT_MODIFIED)
-        self._queue_op(PAGE_STATE, page_update(url, kind, now, status=304))
+        self._queue_page(url, page_values(kind, now, status=304))
         if kind in LIST_KINDS:
             self.state.list_checked[url] = now
             return
@@ -337,7 +337,7 @@ class Incremental:
             return
         self.stats.inc_value(f"{STATS}/gone")
         logger.info("Stored article %s is gone from the site: %s", known.article_id, url)
-        self._queue_op(PAGE_STATE, page_update(url, finews.POST, now, status=404, gone_at=now))
+        self._queue_page(url, page_values(finews.POST, now, status=404, gone_at=now))
         if known.article_id:
             self._queue_op(
                 ARTICLES,
@@ -351,7 +351,19 @@ class Incremental:
 
     # -- writing, in batches, off the reactor thread -------------------------
 
-    def _queue_op(self, collection: str, op: UpdateOne) -> None:
+    def _queue_page(self, url: str, values: dict[str, Any]) -> None:
+        """Set ``values`` on the ``page_state`` of ``url``: an insert when the
+        page has none yet as far as this crawl knows (:class:`NewPage`)."""
+        if self.writer is None or self.state is None:
+            return
+        pages = self.state.pages
+        if url in pages:
+            self._queue_op(PAGE_STATE, UpdateOne({"_id": url}, {"$set": values}, upsert=True))
+        else:
+            pages.add(url)
+            self._queue_op(PAGE_STATE, NewPage.of(url, values))
+
+    def _queue_op(self, collection: str, op: UpdateOne | NewPage) -> None:
         if self.writer is None:
             return
         self._ops.append((collection, op))

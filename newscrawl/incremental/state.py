@@ -54,6 +54,7 @@ ARTICLES = "articles"
 #: page kinds whose links lead to new posts
 LIST_KINDS = frozenset({finews.HOME, finews.FEED, finews.CATEGORY})
 STORED = "stored"
+DUPLICATE_KEY = 11000
 PAGE_STATE_INDEXES = [
     IndexModel([("checked_at", ASCENDING)], name="checked_at_1"),
     IndexModel([("linked_at", ASCENDING)], name="linked_at_1"),
@@ -116,6 +117,8 @@ class CrawlState:
     parents: dict[str, set[str]] = field(default_factory=dict)
     #: article key -> its post URLs yielded in this run -> published_at
     item_urls: dict[str, dict[str, datetime | None]] = field(default_factory=dict)
+    #: pages with a ``page_state`` document (loaded, or written by this run)
+    pages: set[str] = field(default_factory=set)
 
     # -- decisions -----------------------------------------------------------
 
@@ -278,6 +281,7 @@ def _remember(state: CrawlState, url: str, known: Known) -> None:
 
 def _load_page(state: CrawlState, doc: Document) -> None:
     url = str(doc["_id"])
+    state.pages.add(url)
     checked = aware(doc.get("checked_at"))
     validators = Validators(
         url=str(doc.get("url") or url),
@@ -305,21 +309,20 @@ def _load_page(state: CrawlState, doc: Document) -> None:
 # -- writing ---------------------------------------------------------------
 
 
-def page_update(
-    url: str,
+def page_values(
     kind: str,
     now: datetime,
     *,
     validators: Validators | None = None,
     status: int | None = None,
     **fields: Any,
-) -> UpdateOne:
-    """The upsert of one page's state (validators only when given).
+) -> Document:
+    """The fields of one page's state that a check sets (validators only
+    when given).
 
     >>> from datetime import UTC
-    >>> op = page_update("https://h/", "home", datetime(2024, 1, 1, tzinfo=UTC), status=304)
-    >>> op._filter, sorted(op._doc["$set"])
-    ({'_id': 'https://h/'}, ['checked_at', 'kind', 'status'])
+    >>> sorted(page_values("home", datetime(2024, 1, 1, tzinfo=UTC), status=304))
+    ['checked_at', 'kind', 'status']
     """
     values: Document = {"kind": kind, "checked_at": now, **fields}
     if status is not None:
@@ -328,17 +331,50 @@ def page_update(
         values.update(
             url=validators.url, etag=validators.etag, last_modified=validators.last_modified
         )
-    return UpdateOne({"_id": url}, {"$set": values}, upsert=True)
+    return values
 
 
-def list_linked(url: str, kind: str, now: datetime) -> UpdateOne:
-    """Remember that a list page is linked (its check may never complete).
+def linked_values(kind: str, now: datetime) -> Document:
+    """The fields that remember a list page is linked (its check may never
+    complete).
 
     >>> from datetime import UTC
-    >>> list_linked("https://h/category/a.html", "category", datetime(2024, 1, 1, tzinfo=UTC))._doc
-    {'$set': {'kind': 'category', 'linked_at': datetime.datetime(2024, 1, 1, 0, 0, tzinfo=datetime.timezone.utc)}}
+    >>> linked_values("category", datetime(2024, 1, 1, tzinfo=UTC))
+    {'kind': 'category', 'linked_at': datetime.datetime(2024, 1, 1, 0, 0, tzinfo=datetime.timezone.utc)}
     """  # noqa: E501
-    return UpdateOne({"_id": url}, {"$set": {"kind": kind, "linked_at": now}}, upsert=True)
+    return {"kind": kind, "linked_at": now}
+
+
+@dataclass(frozen=True)
+class NewPage:
+    """The state of a page that has no ``page_state`` document as far as this
+    crawl knows (none was loaded, none written yet): inserted, which costs a
+    server less than an upsert (no document to look for first). If one
+    exists after all (older than the horizon, or written by another crawl
+    meanwhile), the insert fails on ``_id`` and the same values are set on it
+    (:meth:`as_update`): the result is the upsert's either way.
+
+    >>> from datetime import UTC
+    >>> op = NewPage.of("https://h/", {"kind": "home", "status": 200})
+    >>> op.doc
+    {'_id': 'https://h/', 'kind': 'home', 'status': 200}
+    >>> op.as_update()._filter, op.as_update()._doc
+    ({'_id': 'https://h/'}, {'$set': {'kind': 'home', 'status': 200}})
+    """
+
+    doc: Document
+
+    @classmethod
+    def of(cls, url: str, values: Document) -> NewPage:
+        return cls({"_id": url, **values})
+
+    def as_update(self) -> UpdateOne:
+        values = {name: value for name, value in self.doc.items() if name != "_id"}
+        return UpdateOne({"_id": self.doc["_id"]}, {"$set": values}, upsert=True)
+
+
+#: one queued write: a collection and an update, or a page state to insert
+StateOp = tuple[str, UpdateOne | NewPage]
 
 
 @dataclass
@@ -348,30 +384,59 @@ class WriteResult:
 
 
 class StateWriter:
-    """Applies batches of updates to ``page_state`` and ``articles`` (blocking;
-    the crawl calls :meth:`write` in a worker thread, one batch at a time)."""
+    """Applies batches of writes to ``page_state`` and ``articles`` (blocking;
+    the crawl calls :meth:`write` in a worker thread, one batch at a time).
+
+    Per collection, the :class:`NewPage` documents go first in one unordered
+    ``insert_many`` (those that exist after all become updates), then the
+    updates in one unordered ``bulk_write``: a page's insert is always queued
+    before its updates, so they still apply in order.
+    """
 
     def __init__(self, db: Database[Document]) -> None:
         self.db = db
 
-    def write(self, ops: list[tuple[str, UpdateOne]]) -> WriteResult:
+    def write(self, ops: list[StateOp]) -> WriteResult:
         result = WriteResult()
         for collection, batch in _by_collection(ops):
-            try:
-                done = self.db[collection].bulk_write(batch, ordered=False)
-                result.written += done.upserted_count + done.matched_count
-            except BulkWriteError as exc:
-                details = exc.details
-                result.written += details.get("nUpserted", 0) + details.get("nMatched", 0)
-                for error in details.get("writeErrors", [])[:5]:
-                    result.errors.append(f"{collection}: {error.get('errmsg', error)}")
+            new = [op for op in batch if isinstance(op, NewPage)]
+            updates = [op for op in batch if isinstance(op, UpdateOne)]
+            if new:
+                updates[:0] = self._insert(collection, new, result)
+            if updates:
+                self._update(collection, updates, result)
         return result
 
+    def _insert(self, collection: str, new: list[NewPage], result: WriteResult) -> list[UpdateOne]:
+        """Insert the new pages; returns the updates of those that exist."""
+        try:
+            self.db[collection].insert_many([op.doc for op in new], ordered=False)
+        except BulkWriteError as exc:
+            details = exc.details
+            result.written += details.get("nInserted", 0)
+            existing = []
+            for error in details.get("writeErrors", []):
+                if error.get("code") == DUPLICATE_KEY:
+                    existing.append(new[error["index"]].as_update())
+                elif len(result.errors) < 5:
+                    result.errors.append(f"{collection}: {error.get('errmsg', error)}")
+            return existing
+        result.written += len(new)
+        return []
 
-def _by_collection(
-    ops: list[tuple[str, UpdateOne]],
-) -> Iterator[tuple[str, list[UpdateOne]]]:
-    groups: dict[str, list[UpdateOne]] = {}
+    def _update(self, collection: str, updates: list[UpdateOne], result: WriteResult) -> None:
+        try:
+            done = self.db[collection].bulk_write(updates, ordered=False)
+            result.written += done.upserted_count + done.matched_count
+        except BulkWriteError as exc:
+            details = exc.details
+            result.written += details.get("nUpserted", 0) + details.get("nMatched", 0)
+            for error in details.get("writeErrors", [])[:5]:
+                result.errors.append(f"{collection}: {error.get('errmsg', error)}")
+
+
+def _by_collection(ops: list[StateOp]) -> Iterator[tuple[str, list[UpdateOne | NewPage]]]:
+    groups: dict[str, list[UpdateOne | NewPage]] = {}
     for collection, op in ops:
         groups.setdefault(collection, []).append(op)
     yield from groups.items()

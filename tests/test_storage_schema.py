@@ -9,6 +9,7 @@ from itemadapter import ItemAdapter
 from pymongo.errors import DuplicateKeyError, WriteError
 
 from newscrawl.dedup import ARTICLE_FIELDS as DEDUP_FIELDS
+from newscrawl.incremental import ARTICLE_FIELDS as INCREMENTAL_FIELDS
 from newscrawl.items import Article
 from newscrawl.storage.documents import STORE_FIELDS, merge, to_document
 from newscrawl.storage.sanitize import MARK_FIELDS
@@ -46,7 +47,14 @@ def test_schema_describes_every_field():
     schema = load_schema()
     properties = schema["properties"]
     item_fields = set(Article.__dataclass_fields__) - {"key"}
-    assert set(properties) == {"_id", *item_fields, *STORE_FIELDS, *MARK_FIELDS, *DEDUP_FIELDS}
+    assert set(properties) == {
+        "_id",
+        *item_fields,
+        *STORE_FIELDS,
+        *MARK_FIELDS,
+        *DEDUP_FIELDS,
+        *INCREMENTAL_FIELDS,
+    }
     for name, spec in properties.items():
         assert spec.get("description"), name
         assert "bsonType" in spec, name

@@ -30,4 +30,7 @@ from newscrawl.incremental.components import (
     SkipKnownPages,
 )
 
-__all__ = ["ConditionalRequests", "Incremental", "NotModified", "SkipKnownPages"]
+#: fields of a stored article kept by the incremental crawl (not by the store)
+ARTICLE_FIELDS = ("gone_at",)
+
+__all__ = ["ARTICLE_FIELDS", "ConditionalRequests", "Incremental", "NotModified", "SkipKnownPages"]

@@ -75,6 +75,8 @@ class _Worker(asyncio.Protocol):
         self._next_id = 0
         self._writer: asyncio.WriteTransport | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        # frames sent this turn of the loop: written together (one system call)
+        self._outbox: list[bytes] = []
 
     async def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._proc = subprocess.Popen(
@@ -92,8 +94,15 @@ class _Worker(asyncio.Protocol):
         self._next_id += 1
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.pending[self._next_id] = future
-        self._writer.write(frame((self._next_id, name, args)))
+        if not self._outbox:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outbox.append(frame((self._next_id, name, args)))
         return future
+
+    def _flush(self) -> None:
+        frames, self._outbox = self._outbox, []
+        if self._writer is not None and not self._writer.is_closing():
+            self._writer.write(b"".join(frames))
 
     # asyncio.Protocol, for the worker's stdout
     def data_received(self, data: bytes) -> None:

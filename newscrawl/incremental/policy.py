@@ -179,10 +179,30 @@ def validators_from_headers(url: str, headers: Mapping[str, str | None]) -> Vali
     return Validators(url=url, etag=lower.get("etag") or None, last_modified=_http_date(lower))
 
 
+#: the date format HTTP servers send (RFC 9110 IMF-fixdate): taken as it is
+_IMF_FIXDATE = re.compile(
+    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), (0[1-9]|[12]\d|3[01]) "
+    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} "
+    r"([01]\d|2[0-3]):[0-5]\d:[0-5]\d GMT"
+)
+
+
 def _http_date(lower: Mapping[str, str | None]) -> str | None:
+    """The ``Last-Modified`` date when it can be read (the usual format is
+    recognised without parsing it: this runs for every response).
+
+    >>> _http_date({"last-modified": "Fri, 27 May 2022 04:00:00 GMT"})
+    'Fri, 27 May 2022 04:00:00 GMT'
+    >>> _http_date({"last-modified": "Friday, 27-May-22 04:00:00 GMT"})  # obsolete, still read
+    'Friday, 27-May-22 04:00:00 GMT'
+    >>> _http_date({"last-modified": "Fri, 27 May 2022 25:00:00 GMT"}) is None
+    True
+    """
     value = lower.get("last-modified")
     if not value:
         return None
+    if _IMF_FIXDATE.fullmatch(value):
+        return value
     try:
         email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -267,7 +267,7 @@ class MongoPipeline:
         if self.batches is None:
             raise UnstorableItem("the article store is not open")
         try:
-            doc = to_document(ItemAdapter(item))
+            doc = to_document(item)
         except (TypeError, ValueError) as exc:
             raise UnstorableItem(f"cannot store item: {exc}") from exc
         self._buffer.docs.append(doc)

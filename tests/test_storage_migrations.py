@@ -123,9 +123,34 @@ def test_only_missing_steps_run(mongo_db):
     mongo_db.drop_collection(ARTICLES_REJECTED)
     mongo_db[META].update_one({"_id": SCHEMA_DOC}, {"$set": {"version": 1}})
     state = ensure_collections(mongo_db)
-    assert state.applied == [2] and not state.validator_updated
+    assert state.applied == [2, 3] and not state.validator_updated
     assert ARTICLES_REJECTED in mongo_db.list_collection_names()
     assert meta(mongo_db)["version"] == LATEST
+
+
+def test_indexes_no_query_uses_are_dropped(mongo_db):
+    """A database made by an earlier version (at version 2) still had an
+    index on ``urls`` and one on ``updated_at`` alone: migration 3 drops both
+    and keeps the data and the ``updated_at`` index exports use."""
+    from pymongo import ASCENDING, IndexModel
+
+    ensure_collections(mongo_db)
+    mongo_db[ARTICLES].create_indexes(
+        [
+            IndexModel([("updated_at", ASCENDING)], name="updated_at_1"),
+            IndexModel([("urls", ASCENDING)], name="urls_1"),
+        ]
+    )
+    mongo_db[ARTICLES].insert_one(stored_doc())
+    mongo_db[META].update_one({"_id": SCHEMA_DOC}, {"$set": {"version": 2}})
+    state = ensure_collections(mongo_db)
+    assert state.applied == [3]
+    names = {index["name"] for index in mongo_db[ARTICLES].list_indexes()}
+    assert names == {"_id_", "info_code_unique", "published_at_1", "categories_1", "updated_at_id"}
+    assert mongo_db[ARTICLES].count_documents({}) == 1
+    # a second process running the same step finds nothing left to drop
+    mongo_db[META].update_one({"_id": SCHEMA_DOC}, {"$set": {"version": 2}})
+    assert ensure_collections(mongo_db).applied == [3]
 
 
 def test_newer_database_is_left_alone(mongo_db, caplog):

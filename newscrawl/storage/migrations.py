@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.database import Database
+from pymongo.errors import OperationFailure
 
 from newscrawl.storage.schema import (
     ARTICLE_INDEXES,
@@ -50,6 +51,7 @@ from newscrawl.storage.schema import (
     EXPORT_INDEX,
     META,
     REJECTED_INDEXES,
+    UNUSED_ARTICLE_INDEXES,
     VALIDATION,
     VERSION_INDEXES,
     create_collection,
@@ -61,6 +63,7 @@ from newscrawl.storage.schema import (
 logger = logging.getLogger(__name__)
 
 SCHEMA_DOC = "schema"
+_INDEX_NOT_FOUND = 27
 
 
 @dataclass(frozen=True)
@@ -87,12 +90,31 @@ def _v2_rejected_and_export(db: Database[Any], options: Mapping[str, Any]) -> No
     db[ARTICLES].create_indexes([EXPORT_INDEX])
 
 
+def _v3_drop_unused_indexes(db: Database[Any], options: Mapping[str, Any]) -> None:
+    existing = {index["name"] for index in db[ARTICLES].list_indexes()}
+    for name in UNUSED_ARTICLE_INDEXES:
+        if name not in existing:
+            continue
+        try:
+            db[ARTICLES].drop_index(name)
+        except OperationFailure as exc:
+            if exc.code != _INDEX_NOT_FOUND:  # another process dropped it first
+                raise
+        logger.info("Dropped index %s of %s.%s (no query uses it)", name, db.name, ARTICLES)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "articles (with the validator), article_versions, their indexes", _v1_articles),
     Migration(
         2,
         "articles_rejected; (updated_at, _id) index for export watermarks",
         _v2_rejected_and_export,
+    ),
+    Migration(
+        3,
+        "articles: drop the indexes no query uses (urls_1; updated_at_1, a prefix of "
+        "updated_at_id): each one cost every write",
+        _v3_drop_unused_indexes,
     ),
 )
 LATEST = MIGRATIONS[-1].version

@@ -143,6 +143,7 @@ def to_document(item: Any) -> Document:
 
 
 _NOT_COPIED = frozenset({"key", "_id", *STORE_FIELDS})
+_STORE_FIELD_SET = frozenset(STORE_FIELDS)
 
 
 def _fields(item: Any) -> Mapping[str, Any]:
@@ -190,12 +191,22 @@ def content_hash(doc: Mapping[str, Any]) -> str:
     False
     >>> len(content_hash({}))
     40
+    >>> doc = {"title": "标题", "published_at": datetime(2022, 2, 18, 1, 30, 0, 123456),
+    ...        "images": [{"src": "a.jpg", "caption": None}], "body": "正文。"}
+    >>> old_way = json.dumps({name: doc.get(name) for name in CONTENT_FIELDS}, sort_keys=True,
+    ...                      ensure_ascii=False, separators=(",", ":"), default=_canonical)
+    >>> content_hash(doc) == hashlib.sha1(old_way.encode("utf-8")).hexdigest()
+    True
     """
     content = {name: doc.get(name) for name in CONTENT_FIELDS}
-    text = json.dumps(
-        content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_canonical
-    )
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+    return hashlib.sha1(_HASH_JSON.encode(content).encode("utf-8")).hexdigest()
+
+
+#: the JSON that :func:`content_hash` hashes: what ``json.dumps`` gives with
+#: these options (stored hashes depend on it), without an encoder per call
+_HASH_JSON = json.JSONEncoder(
+    sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_canonical
+)
 
 
 def union(first: Iterable[Any], second: Iterable[Any]) -> list[Any]:
@@ -213,7 +224,7 @@ def item_fields(doc: Mapping[str, Any]) -> Document:
     >>> item_fields({"_id": "k", "title": "T", "version": 3, "last_run_id": "r"})
     {'_id': 'k', 'title': 'T'}
     """
-    return {name: value for name, value in doc.items() if name not in STORE_FIELDS}
+    return {name: value for name, value in doc.items() if name not in _STORE_FIELD_SET}
 
 
 def combine(kept: Mapping[str, Any], other: Mapping[str, Any]) -> Document:

@@ -76,6 +76,23 @@ def unescape_key(key: str) -> str:
     return _UNESCAPED.sub(lambda m: chr(int(m.group(1), 16)), key) if "%" in key else key
 
 
+#: escaped form of the keys met so far (the same few field names, mostly)
+_KEYS: dict[str, str] = {}
+_MAX_KEYS = 4096
+
+
+def _safe_key(key: Any) -> str:
+    """``key`` as a string, escaped (:func:`escape_key`), remembered.
+
+    >>> _safe_key("$where"), _safe_key(3)
+    ('%24where', '3')
+    """
+    name = escape_key(_text(key if type(key) is str else str(key)))
+    if type(key) is str and len(_KEYS) < _MAX_KEYS:
+        _KEYS[key] = name
+    return name
+
+
 def _text(value: str) -> str:
     """The string, with lone surrogates (not encodable as UTF-8) replaced."""
     if value.isascii():
@@ -111,13 +128,34 @@ def clean(value: Any, path: str = "", *, lenient: bool = False, _depth: int = 0)
             if lenient:
                 return repr(value)[:1000]
             raise Rejected(f"{path or 'document'}: nested deeper than {MAX_DEPTH} levels")
-        # strings (most values) are handled inline: no call, no path string
+        # the usual values (strings, lists of strings, None, booleans, floats,
+        # dates) are handled inline: no call, no path string; keys seen before
+        # are not escaped again
         if is_mapping:
             out: dict[str, Any] = {}
             for key, item in value.items():
-                name = escape_key(_text(key if type(key) is str else str(key)))
-                if type(item) is str:
+                name = _KEYS.get(key) if type(key) is str else None
+                if name is None:
+                    name = _safe_key(key)
+                kind_item = type(item)
+                if kind_item is str:
                     out[name] = item if item.isascii() else _text(item)
+                elif item is None or kind_item is bool or kind_item is float:
+                    out[name] = item
+                elif kind_item is list and _depth + 1 < MAX_DEPTH:
+                    out[name] = [
+                        (one if one.isascii() else _text(one))
+                        if type(one) is str
+                        else clean(
+                            one,
+                            f"{path}.{name}[{index}]" if path else f"{name}[{index}]",
+                            lenient=lenient,
+                            _depth=_depth + 2,
+                        )
+                        for index, one in enumerate(item)
+                    ]
+                elif kind_item is datetime:
+                    out[name] = to_bson_datetime(item)
                 else:
                     child = f"{path}.{name}" if path else name
                     out[name] = clean(item, child, lenient=lenient, _depth=_depth + 1)

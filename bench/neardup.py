@@ -1,9 +1,10 @@
-"""Benchmark of the near-duplicate index: CPU per article, index time and
-size per article as the index grows, precision and recall.
+"""Benchmark of the near-duplicate index: time, database work and memory per
+article as the index grows to 100,000 and 1,000,000 articles, precision and
+recall, and what a second process pays to open it.
 
-    python -m bench.neardup                       # 100k measured, 1M extrapolated
-    python -m bench.neardup --sizes 100000,1000000  # measure 1M too (hours on SecantusDB)
-    python -m bench.neardup --quick               # a smoke run (seconds)
+    python -m bench.neardup                         # 100k and 1M, measured
+    python -m bench.neardup --sizes 100000          # 100k only
+    python -m bench.neardup --quick                 # a smoke run (seconds)
     MONGO_URI=mongodb://... python -m bench.neardup  # against a real mongod
 
 Articles are synthetic (:mod:`newscrawl.dedup.synthetic`): originals, copies
@@ -12,32 +13,43 @@ with a known share of sentences edited (0 to 30 %), related stories quoting
 :class:`~newscrawl.dedup.index.DuplicateIndex` in batches of 100 (the
 store's batch size), in a fresh database of the server named by
 ``--mongo-uri`` / ``MONGO_URI``, else an embedded SecantusDB started for
-the run. Prints a Markdown table and writes ``bench/out/neardup.json``.
+the run (whose CPU time is then measured too, or give ``--server-pid``).
+
+For each size: the index is filled by one "process" (one ``DuplicateIndex``)
+except the copies among the last 1 % of articles (500 at least); then a second one opens
+the filled index (loads its band table from MongoDB, timed) and indexes
+those copies: they must link to the first one's articles. Precision and
+recall are over every labelled copy. Prints a Markdown table and writes
+``bench/out/neardup.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import multiprocessing
 import os
 import platform
 import resource
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from datasketch import MinHash
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 
 from newscrawl.dedup.index import (
-    BANDS_COLLECTION,
     INDEX_COLLECTION,
+    WRITERS_COLLECTION,
     DuplicateIndex,
     Entry,
     make_entry,
@@ -50,6 +62,9 @@ from newscrawl.storage.embedded import EmbeddedMongo
 OUT = Path(__file__).with_name("out") / "neardup.json"
 BATCH = 100
 MIN_CHARS = 100
+#: copies among this last share of the articles (500 articles at least) are
+#: indexed by the second process
+HELD_BACK = 0.01
 
 
 @dataclass
@@ -57,20 +72,41 @@ class ScaleRun:
     """One fill of the index up to ``size`` articles."""
 
     size: int
-    measured: bool
     seconds: float = 0.0
-    #: index time (add + match + link, database included) per article, whole fill
+    #: index time (read, write, refresh, search, verify, link; database
+    #: included) per article, whole fill
     ms_per_article: float = 0.0
     #: the same over the last 10 % of the fill (the index nearly full)
     ms_per_article_at_size: float = 0.0
     #: signature CPU per article (normalise, MinHash, band keys)
     cpu_ms_per_article: float = 0.0
+    #: database server CPU per article during the fill (None: not measured)
+    server_ms_per_article: float | None = None
     candidates_per_article: float = 0.0
-    #: bytes per article in the database: documents, indexes, both collections
+    #: candidate signatures read from the database per article
+    fetched_per_article: float = 0.0
+    #: database commands per batch of 100, by name
+    commands_per_batch: dict[str, float] = field(default_factory=dict)
+    #: bytes per article in the database (dedup_index and dedup_writers)
     data_bytes_per_article: float = 0.0
     index_bytes_per_article: float = 0.0
+    #: the band table's arrays per article, in the process
+    process_bytes_per_article: float = 0.0
+    band_table_runs: int = 0
     process_peak_rss_mb: float = 0.0
-    note: str = ""
+    #: entries the first process indexed (all but the held-back copies)
+    first_process_entries: int = 0
+    #: a second process opening the filled index: entries loaded, time, bytes
+    reopen_entries: int = 0
+    reopen_seconds: float = 0.0
+    reopen_server_seconds: float | None = None
+    reopen_process_bytes_per_article: float = 0.0
+    #: peak RSS of that process (Python, numpy, pymongo and the table)
+    reopen_peak_rss_mb: float = 0.0
+    #: copies indexed by the second process, linked to the first one's originals
+    second_process_copies: int = 0
+    second_process_recall: float = 0.0
+    quality: Quality | None = None
 
 
 @dataclass
@@ -87,6 +123,44 @@ class Quality:
     recall_by_edit: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Label:
+    """What quality needs of a copy (the bodies are not kept; articles
+    without a label are originals or related stories)."""
+
+    copy_of: str
+    edit: float
+
+
+class Commands(monitoring.CommandListener):
+    """Counts the commands a client sends, by name."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        with self._lock:
+            self.counts[event.command_name] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def _cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of a process (None when not measured)."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _database(uri: str | None) -> tuple[str, EmbeddedMongo | None, str]:
     """A server URI (starting an embedded one when none is given) and a fresh db name."""
     embedded = None
@@ -97,7 +171,7 @@ def _database(uri: str | None) -> tuple[str, EmbeddedMongo | None, str]:
     return uri, embedded, f"bench_neardup_{uuid.uuid4().hex[:8]}"
 
 
-def _batches(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     batch: list[Any] = []
     for item in items:
         batch.append(item)
@@ -151,105 +225,37 @@ def cpu_costs(scheme: Scheme, count: int) -> dict[str, float]:
 
 def _collection_bytes(db: Database[Any]) -> tuple[int, int]:
     data = indexes = 0
-    for name in (INDEX_COLLECTION, BANDS_COLLECTION):
+    for name in (INDEX_COLLECTION, WRITERS_COLLECTION):
         stats = db.command("collStats", name)
         data += int(stats.get("size", 0))
         indexes += int(stats.get("totalIndexSize", 0))
     return data, indexes
 
 
-def scale(db: Database[Any], scheme: Scheme, size: int, seed: int) -> ScaleRun:
-    """Fill a fresh index with ``size`` synthetic articles, batch by batch."""
-    index = DuplicateIndex(db, scheme)
-    index.ensure()
-    run = ScaleRun(size=size, measured=True)
-    articles = labelled_set(int(size / 1.25) + 1, seed=seed)
-    done = candidates = 0
-    cpu = db_seconds = tail_seconds = 0.0
-    tail_from = int(size * 0.9)
-    tail_count = 0
-    for batch in _batches(articles, BATCH):
-        batch = batch[: size - done]
-        if not batch:
-            break
-        entries, spent = _entries(batch, scheme)
-        cpu += spent
-        started = time.perf_counter()
-        result = index.process(entries)
-        seconds = time.perf_counter() - started
-        db_seconds += seconds
-        candidates += result.candidates
-        if done + len(batch) > tail_from:
-            tail_seconds += seconds + spent
-            tail_count += len(batch)
-        done += len(batch)
-        if done % 10_000 < BATCH:
-            print(
-                f"  {done:>9} articles, {db_seconds / done * 1e3:.2f} ms/article", file=sys.stderr
-            )
-        if done >= size:
-            break
-    data, indexes = _collection_bytes(db)
-    run.seconds = round(cpu + db_seconds, 1)
-    run.ms_per_article = round((cpu + db_seconds) / done * 1e3, 3)
-    run.ms_per_article_at_size = round(tail_seconds / max(1, tail_count) * 1e3, 3)
-    run.cpu_ms_per_article = round(cpu / done * 1e3, 3)
-    run.candidates_per_article = round(candidates / done, 3)
-    run.data_bytes_per_article = round(data / done, 1)
-    run.index_bytes_per_article = round(indexes / done, 1)
-    run.process_peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    return run
-
-
-def extrapolate(base: ScaleRun, size: int) -> ScaleRun:
-    """``size`` from a measured run: bytes per article stay (one document and
-    a fixed number of index keys per article); time per article is taken as
-    growing like the B-tree depth, log(size) / log(measured size)."""
-    import math
-
-    growth = math.log(size) / math.log(base.size)
-    return ScaleRun(
-        size=size,
-        measured=False,
-        seconds=round(base.ms_per_article_at_size * growth * size / 1e3, 1),
-        ms_per_article=round(base.ms_per_article * growth, 3),
-        ms_per_article_at_size=round(base.ms_per_article_at_size * growth, 3),
-        cpu_ms_per_article=base.cpu_ms_per_article,
-        candidates_per_article=base.candidates_per_article,
-        data_bytes_per_article=base.data_bytes_per_article,
-        index_bytes_per_article=base.index_bytes_per_article,
-        note=f"extrapolated from {base.size:,} (not measured)",
-    )
-
-
-def quality(db: Database[Any], scheme: Scheme, originals: int, seed: int) -> Quality:
-    """Precision and recall of the links the index makes on a labelled set."""
-    index = DuplicateIndex(db, scheme)
-    index.ensure()
-    articles = list(labelled_set(originals, seed=seed))
-    for batch in _batches(articles, BATCH):
-        index.process(_entries(batch, scheme)[0])
-    roots = {doc["_id"]: doc["root"] for doc in db[INDEX_COLLECTION].find({}, {"root": 1})}
-    by_key = {a.key: a for a in articles}
-    out = Quality(articles=len(articles))
-    for key, root in roots.items():
+def measure_quality(db: Database[Any], articles: int, labels: dict[str, Label]) -> Quality:
+    """Precision and recall of the links in the index, against the labels
+    of the copies."""
+    wanted = set(labels) | {label.copy_of for label in labels.values()}
+    roots: dict[str, str] = {}
+    out = Quality(articles=articles)
+    for doc in db[INDEX_COLLECTION].find({}, {"root": 1}):
+        key, root = doc["_id"], doc["root"]
+        if key in wanted:
+            roots[key] = root
         if root == key:
             continue
         out.links += 1
-        a, b = by_key[key], by_key[root]
-        if a.copy_of == root or b.copy_of == key:
+        a, b = labels.get(key), labels.get(root)
+        if (a is not None and a.copy_of == root) or (b is not None and b.copy_of == key):
             out.correct_links += 1
         else:
             out.false_links += 1
     found: dict[float, list[int]] = {}
-    for article in articles:
-        if article.copy_of is None:
-            continue
+    for key, label in labels.items():
         out.copies += 1
-        same = roots.get(article.key) is not None and roots.get(article.key) == roots.get(
-            article.copy_of
-        )
-        counts = found.setdefault(article.edit, [0, 0])
+        root = roots.get(key)
+        same = root is not None and root == roots.get(label.copy_of)
+        counts = found.setdefault(label.edit, [0, 0])
         counts[0] += int(same)
         counts[1] += 1
     small = [counts for edit, counts in found.items() if edit <= SMALL_EDIT]
@@ -260,23 +266,199 @@ def quality(db: Database[Any], scheme: Scheme, originals: int, seed: int) -> Qua
     return out
 
 
+def quality(db: Database[Any], scheme: Scheme, originals: int, seed: int) -> Quality:
+    """Precision and recall of the links the index makes on a labelled set."""
+    index = DuplicateIndex(db, scheme)
+    index.ensure()
+    articles = list(labelled_set(originals, seed=seed))
+    for batch in _batches(articles, BATCH):
+        index.process(_entries(batch, scheme)[0])
+    index.close()
+    labels = {a.key: Label(a.copy_of, a.edit) for a in articles if a.copy_of is not None}
+    return measure_quality(db, len(articles), labels)
+
+
+def scale(
+    uri: str,
+    db: Database[Any],
+    scheme: Scheme,
+    size: int,
+    seed: int,
+    commands: Commands,
+    server_pid: int | None,
+) -> ScaleRun:
+    """Fill a fresh index with ``size`` synthetic articles, batch by batch,
+    then open it from a second index and index the held-back copies."""
+    first = DuplicateIndex(db, scheme)
+    first.ensure()
+    first.open()
+    run = ScaleRun(size=size)
+    labels: dict[str, Label] = {}
+    held: list[Synthetic] = []
+    hold_from = size - max(int(size * HELD_BACK), min(size // 2, 500))
+    done = candidates = fetched = batches = 0
+    cpu = index_seconds = tail_seconds = 0.0
+    tail_from = int(size * 0.9)
+    tail_count = 0
+    commands.counts.clear()
+    server_before = _cpu_seconds(server_pid)
+    articles = labelled_set(int(size / 1.25) + 1, seed=seed)
+    for batch in _batches(articles, BATCH):
+        batch = batch[: size - done]
+        if not batch:
+            break
+        for article in batch:
+            if article.copy_of is not None:
+                labels[article.key] = Label(article.copy_of, article.edit)
+        position = done
+        done += len(batch)
+        if done > hold_from:
+            late = {a.key for at, a in enumerate(batch, position) if at >= hold_from and a.copy_of}
+            held += [a for a in batch if a.key in late]
+            batch = [a for a in batch if a.key not in late]
+        entries, spent = _entries(batch, scheme)
+        cpu += spent
+        started = time.perf_counter()
+        result = first.process(entries)
+        seconds = time.perf_counter() - started
+        index_seconds += seconds
+        batches += 1
+        candidates += result.candidates
+        fetched += result.fetched
+        if done > tail_from:
+            tail_seconds += seconds + spent
+            tail_count += len(batch)
+        if done % 50_000 < BATCH:
+            print(
+                f"  {done:>9,} articles, {(index_seconds + cpu) / done * 1e3:.2f} ms/article, "
+                f"table {first.memory_bytes / max(1, len(first.table)):.0f} B/article",
+                file=sys.stderr,
+            )
+        if done >= size:
+            break
+    first.close()
+    server_after = _cpu_seconds(server_pid)
+    indexed = len(first.table)
+    run.first_process_entries = indexed
+    run.seconds = round(cpu + index_seconds, 1)
+    run.ms_per_article = round((cpu + index_seconds) / indexed * 1e3, 3)
+    run.ms_per_article_at_size = round(tail_seconds / max(1, tail_count) * 1e3, 3)
+    run.cpu_ms_per_article = round(cpu / indexed * 1e3, 3)
+    if server_before is not None and server_after is not None:
+        run.server_ms_per_article = round((server_after - server_before) / indexed * 1e3, 3)
+    run.candidates_per_article = round(candidates / indexed, 3)
+    run.fetched_per_article = round(fetched / indexed, 3)
+    run.commands_per_batch = {
+        name: round(count / max(1, batches), 2) for name, count in commands.counts.most_common()
+    }
+    run.process_bytes_per_article = round(first.memory_bytes / indexed, 1)
+    run.band_table_runs = first.table.runs
+    del first
+    gc.collect()
+
+    run.process_peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+    # a second process: opens the filled index, indexes the held-back copies
+    print(f"  a second process opens {indexed:,} entries ...", file=sys.stderr)
+    held_articles = [(a.key, a.body, a.published_at) for a in held]
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        second = pool.apply(
+            second_process,
+            (uri, db.name, asdict(scheme), held_articles, server_pid),
+        )
+    run.reopen_entries = second["entries"]
+    run.reopen_seconds = round(second["seconds"], 2)
+    run.reopen_server_seconds = second["server_seconds"]
+    run.reopen_process_bytes_per_article = round(second["table_bytes"] / max(1, indexed), 1)
+    run.reopen_peak_rss_mb = second["peak_rss_mb"]
+    data, indexes = _collection_bytes(db)
+    run.data_bytes_per_article = round(data / (indexed + len(held)), 1)
+    run.index_bytes_per_article = round(indexes / (indexed + len(held)), 1)
+    print("  precision and recall ...", file=sys.stderr)
+    run.quality = measure_quality(db, done, labels)
+    roots = {
+        doc["_id"]: doc["root"]
+        for doc in db[INDEX_COLLECTION].find(
+            {"_id": {"$in": [a.key for a in held] + [str(a.copy_of) for a in held]}}, {"root": 1}
+        )
+    }
+    small = [a for a in held if a.edit <= SMALL_EDIT]
+    linked = [a for a in small if roots.get(a.key) == roots.get(str(a.copy_of), "")]
+    run.second_process_copies = len(small)
+    run.second_process_recall = round(len(linked) / max(1, len(small)), 4)
+    return run
+
+
+def second_process(
+    uri: str,
+    name: str,
+    scheme_fields: dict[str, Any],
+    articles: list[tuple[str, str, Any]],
+    server_pid: int | None,
+) -> dict[str, Any]:
+    """In a fresh process: open the index (its band table loaded from
+    MongoDB) and index ``articles``; what it cost."""
+    scheme = Scheme(**scheme_fields)
+    client: MongoClient[dict[str, Any]] = MongoClient(uri, tz_aware=True)
+    try:
+        index = DuplicateIndex(client[name], scheme)
+        index.ensure()
+        server_before = _cpu_seconds(server_pid)
+        loaded = index.open()
+        server_after = _cpu_seconds(server_pid)
+        for batch in _batches(articles, BATCH):
+            made = [make_entry(key, body, when, scheme, MIN_CHARS) for key, body, when in batch]
+            index.process([entry for entry in made if entry is not None])
+        index.close()
+        return {
+            "entries": loaded.entries,
+            "seconds": loaded.seconds,
+            "server_seconds": None
+            if server_before is None or server_after is None
+            else round(server_after - server_before, 2),
+            "table_bytes": index.memory_bytes,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        }
+    finally:
+        client.close()
+
+
 def markdown(report: dict[str, Any]) -> str:
     cpu = report["cpu_us"]
+
+    def ms(value: float | None) -> str:
+        return "–" if value is None else f"{value}"
+
     lines = [
         f"Near-duplicate index: {report['scheme']}, threshold {report['threshold']}, "
-        f"server {report['server']}",
+        f"server {report['server']}, batches of {report['batch']}",
         "",
-        "| articles | ms/article (fill) | ms/article (at size) | signature CPU ms | "
-        "candidates/article | data B/article | index B/article | peak RSS MB | note |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| articles | index ms/article (fill) | at size | signature CPU ms | server CPU "
+        "ms/article | candidates/article | signatures read/article | MongoDB B/article "
+        "(data + indexes) | in-process B/article | peak RSS MB | second process: open s "
+        "(server s), peak RSS MB | its copies linked | precision | recall |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: | ---: | ---: |",
     ]
     for run in report["scale"]:
+        q = run["quality"]
         lines.append(
             f"| {run['size']:,} | {run['ms_per_article']} | {run['ms_per_article_at_size']} "
-            f"| {run['cpu_ms_per_article']} | {run['candidates_per_article']} "
-            f"| {run['data_bytes_per_article']} | {run['index_bytes_per_article']} "
-            f"| {run['process_peak_rss_mb'] or ''} | {run['note'] or 'measured'} |"
+            f"| {run['cpu_ms_per_article']} | {ms(run['server_ms_per_article'])} "
+            f"| {run['candidates_per_article']} | {run['fetched_per_article']} "
+            f"| {run['data_bytes_per_article'] + run['index_bytes_per_article']:.0f} "
+            f"({run['data_bytes_per_article']:.0f} + {run['index_bytes_per_article']:.0f}) "
+            f"| {run['process_bytes_per_article']} | {run['process_peak_rss_mb']} "
+            f"| {run['reopen_seconds']} ({ms(run['reopen_server_seconds'])}), "
+            f"{run['reopen_peak_rss_mb']} "
+            f"| {run['second_process_recall']} of {run['second_process_copies']} "
+            f"| {q['precision']} ({q['false_links']} false) | {q['recall']} |"
         )
+    if report["scale"]:
+        last = report["scale"][-1]
+        per_batch = ", ".join(f"{k} {v}" for k, v in last["commands_per_batch"].items())
+        lines += ["", f"Database commands per batch of {report['batch']}: {per_batch}"]
     q = report["quality"]
     lines += [
         "",
@@ -298,26 +480,31 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.neardup", description=__doc__)
-    parser.add_argument("--sizes", default="100000", help="index sizes to measure, comma-separated")
     parser.add_argument(
-        "--extrapolate", default="1000000", help="sizes to extrapolate from the largest measured"
+        "--sizes", default="100000,1000000", help="index sizes to measure, comma-separated"
     )
     parser.add_argument("--quality", type=int, default=10_000, help="originals in the labelled set")
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--ngram", type=int, default=5)
     parser.add_argument("--num-perm", type=int, default=128)
     parser.add_argument("--mongo-uri", default=os.environ.get("MONGO_URI"))
+    parser.add_argument(
+        "--server-pid", type=int, default=None, help="pid of the database server (its CPU time)"
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    later = [int(s) for s in args.extrapolate.split(",") if s]
     originals = args.quality
     if args.quick:
-        sizes, later, originals = [300], [3000], 150
+        sizes, originals = [300, 1000], 150
     scheme = make_scheme(args.threshold, args.num_perm, args.ngram)
     uri, embedded, name = _database(args.mongo_uri)
-    client: MongoClient[dict[str, Any]] = MongoClient(uri, tz_aware=True)
+    server_pid = embedded.pid if embedded is not None else args.server_pid
+    commands = Commands()
+    client: MongoClient[dict[str, Any]] = MongoClient(
+        uri, tz_aware=True, event_listeners=[commands]
+    )
     started = time.perf_counter()
     try:
         print("CPU per article ...", file=sys.stderr)
@@ -333,11 +520,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"filling the index with {size:,} articles ...", file=sys.stderr)
             db = client[f"{name}_{size}"]
             try:
-                runs.append(scale(db, scheme, size, seed=31))
+                runs.append(scale(uri, db, scheme, size, 31, commands, server_pid))
             finally:
                 client.drop_database(db.name)
-        if runs:
-            runs += [extrapolate(runs[-1], size) for size in later if size > runs[-1].size]
     finally:
         client.close()
         if embedded is not None:

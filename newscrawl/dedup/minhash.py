@@ -10,7 +10,9 @@ cost. Bands and rows come from datasketch's ``MinHashLSH`` parameter choice
 for the threshold, weighted towards recall (candidates are verified anyway).
 
 A signature is ``num_perm`` uint32 values; its LSH band keys are one signed
-64-bit integer per band (what a MongoDB multikey index stores compactly).
+64-bit integer per band; its *sketch* keeps 2 bits of each value (a quarter
+of a byte), enough to rule out most pairs below the threshold without the
+signature (:func:`sketch_equal` never counts fewer than the equal values).
 """
 
 from __future__ import annotations
@@ -244,3 +246,69 @@ def estimated_jaccard(a: Signature, b: Signature) -> float:
     if len(a) != len(b):
         raise ValueError(f"signatures of different lengths: {len(a)} and {len(b)}")
     return float(np.count_nonzero(np.asarray(a) == np.asarray(b))) / len(a)
+
+
+#: bits of each MinHash value a sketch keeps
+SKETCH_BITS = 2
+_PER_BYTE = 8 // SKETCH_BITS
+#: for each byte of two sketches XORed: how many of its 2-bit groups are equal
+_EQUAL_GROUPS = np.array(
+    [sum(((byte >> shift) & 3) == 0 for shift in range(0, 8, SKETCH_BITS)) for byte in range(256)],
+    dtype=np.uint8,
+)
+
+
+def sketch_bytes(num_perm: int) -> int:
+    """Bytes of the sketch of a ``num_perm`` signature.
+
+    >>> sketch_bytes(128), sketch_bytes(130)
+    (32, 33)
+    """
+    return -(-num_perm // _PER_BYTE)
+
+
+def sketch(sig: Signature) -> npt.NDArray[np.uint8]:
+    """The low 2 bits of each MinHash value, four to a byte (zero-padded).
+
+    >>> sketch(np.array([1, 2, 3, 0, 7], dtype=np.uint32)).tolist()
+    [57, 3]
+    """
+    low = (np.asarray(sig, dtype=np.uint32) & np.uint32(3)).astype(np.uint8)
+    padded = np.zeros(sketch_bytes(len(low)) * _PER_BYTE, dtype=np.uint8)
+    padded[: len(low)] = low
+    groups = padded.reshape(-1, _PER_BYTE)
+    packed: npt.NDArray[np.uint8] = (
+        groups[:, 0] | (groups[:, 1] << 2) | (groups[:, 2] << 4) | (groups[:, 3] << 6)
+    ).astype(np.uint8)
+    return packed
+
+
+def sketch_equal(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> npt.NDArray[np.intp]:
+    """Equal 2-bit groups of sketches, row by row (rows, bytes): at least the
+    number of equal MinHash values, so ``sketch_equal >= k`` holds for every
+    pair with ``k`` equal values.
+
+    >>> s = Scheme(num_perm=128, ngram=3)
+    >>> one = signature("今年以来全区累计推动落地项目十二个同比增长三成", s)
+    >>> two = signature("今年以来全区累计推动落地项目十三个同比增长三成", s)
+    >>> equal = int(np.count_nonzero(one == two))
+    >>> int(sketch_equal(sketch(one)[None], sketch(two)[None])[0]) >= equal
+    True
+    >>> int(sketch_equal(sketch(one)[None], sketch(one)[None])[0])
+    128
+    """
+    counts: npt.NDArray[np.intp] = _EQUAL_GROUPS[np.bitwise_xor(a, b)].sum(axis=-1, dtype=np.intp)
+    return counts
+
+
+def equal_needed(scheme: Scheme) -> int:
+    """The fewest equal values for :func:`estimated_jaccard` to reach the
+    scheme's threshold.
+
+    >>> equal_needed(make_scheme(0.5, 128, 5)), equal_needed(Scheme(num_perm=10, threshold=0.33))
+    (64, 4)
+    """
+    for count in range(scheme.num_perm + 1):
+        if float(count) / scheme.num_perm >= scheme.threshold:
+            return count
+    return scheme.num_perm + 1

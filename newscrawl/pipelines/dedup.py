@@ -6,12 +6,13 @@ categories) are passed on: the store merges their ``urls`` and
 
 Articles under different keys that tell the same story are linked, never
 dropped: an identical normalised body (exact duplicate) or a near copy
-(MinHash over character n-grams, LSH in MongoDB: :mod:`newscrawl.dedup`)
-gets ``duplicate_of`` = the ``_id`` of the earliest-published article of its
-cluster. The index is fed with an article once the store has written it
-(the store's ``articles_stored`` signal), in the store's batches, off the
-reactor thread; the same signal re-applies ``duplicate_of`` to documents
-the store has just rewritten.
+(MinHash over character n-grams, LSH: :mod:`newscrawl.dedup`) gets
+``duplicate_of`` = the ``_id`` of the earliest-published article of its
+cluster. The index's entries are in MongoDB, its band table in this
+process's memory (loaded when the spider opens). The index is fed with an
+article once the store has written it (the store's ``articles_stored``
+signal), in the store's batches, off the reactor thread; the same signal
+re-applies ``duplicate_of`` to documents the store has just rewritten.
 """
 
 from __future__ import annotations
@@ -100,9 +101,12 @@ class DedupPipeline:
     ``…/exact`` and ``…/near`` (articles of this run that matched another
     article: identical normalised body / near copy), ``…/indexed``,
     ``…/unchanged`` (already indexed with the same text), ``…/short`` (not
-    indexed), ``…/candidates``, ``…/clusters_merged``,
+    indexed), ``…/candidates``, ``…/read`` (entries other processes
+    added, read into the band table), ``…/clusters_merged``,
     ``…/articles_linked`` (``duplicate_of`` written), ``…/errors``,
-    ``…/batch_seconds_max``, ``…/seconds`` (time spent by the index).
+    ``…/loaded`` and ``…/load_seconds`` (the band table at open),
+    ``…/table_bytes`` (its size at the end), ``…/batch_seconds_max``,
+    ``…/seconds`` (time spent by the index).
     """
 
     def __init__(self, crawler: Crawler) -> None:
@@ -140,24 +144,32 @@ class DedupPipeline:
     # -- Scrapy hooks ------------------------------------------------------
 
     async def open_spider(self) -> None:
-        """Open the database and the index's collection; an unusable store
-        closes the crawl (reason ``store_unavailable``)."""
+        """Open the database and the index (its band table loaded into
+        memory); an unusable store closes the crawl (reason
+        ``store_unavailable``)."""
         if not self.enabled or self.scheme is None:
             return
         try:
             self.store = await run_in_thread(open_store, self.crawler.settings)
             index = DuplicateIndex(self.store.db, self.scheme)
             await run_in_thread(index.ensure)
+            loaded = await run_in_thread(index.open)
         except (StorageUnavailable, PyMongoError) as exc:
             logger.error("Duplicate index unavailable, closing the crawl: %s", exc)
             await self._close_store()
             raise CloseSpider(STORE_UNAVAILABLE) from exc
         self.index = index
+        self.stats.set_value(f"{STATS}/loaded", loaded.entries)
+        self.stats.set_value(f"{STATS}/load_seconds", round(loaded.seconds, 3))
         logger.info(
-            "Linking duplicates: %s, threshold %.2f, bodies of %d+ characters",
+            "Linking duplicates: %s, threshold %.2f, bodies of %d+ characters; "
+            "%d indexed articles loaded in %.1f s (%.1f MB in memory)",
             self.scheme.id,
             self.scheme.threshold,
             self.min_chars,
+            loaded.entries,
+            loaded.seconds,
+            index.memory_bytes / 1e6,
         )
 
     async def process_item(self, item: Any) -> Any:
@@ -197,12 +209,20 @@ class DedupPipeline:
         index follows them (see :meth:`spider_closed`)."""
 
     async def spider_closed(self) -> None:
-        """After every pipeline closed: finish the index's jobs, release the store."""
+        """After every pipeline closed: finish the index's jobs, record the
+        index's writer as closed, release the store."""
         while self._jobs or self._draining:
             await self._wait_for_job()
         if self._pending:
             logger.debug("%d articles were never stored: not indexed", len(self._pending))
             self._pending.clear()
+        index = self.index
+        if index is not None:
+            self.stats.set_value(f"{STATS}/table_bytes", index.memory_bytes)
+            try:
+                await run_in_thread(index.close)
+            except PyMongoError as exc:
+                logger.warning("Could not record the duplicate index's last batch: %s", exc)
         await self._close_store()
 
     # -- jobs -------------------------------------------------------------
@@ -226,7 +246,7 @@ class DedupPipeline:
             return
         started = time.monotonic()
         try:
-            result, short, linked = await run_in_thread(self._work, index, job)
+            result, short = await run_in_thread(self._work, index, job)
         except PyMongoError as exc:
             # nothing is lost: an article not indexed, or left pending, is
             # indexed and linked again when it is next seen
@@ -242,10 +262,11 @@ class DedupPipeline:
             self.stats.inc_value(f"{STATS}/errors")
             return
         seconds = time.monotonic() - started
-        self._record(result, short, linked, seconds)
+        self._record(result, short, seconds)
 
-    def _work(self, index: DuplicateIndex, job: _Job) -> tuple[LinkResult, int, int]:
-        """In a worker thread: signatures, one index batch, re-linking."""
+    def _work(self, index: DuplicateIndex, job: _Job) -> tuple[LinkResult, int]:
+        """In a worker thread: signatures, then one index batch (re-linking
+        the stored articles with it)."""
         assert self.scheme is not None
         entries: list[Entry] = []
         short = 0
@@ -255,11 +276,9 @@ class DedupPipeline:
                 short += 1
             else:
                 entries.append(entry)
-        result = index.process(entries)
-        linked = index.sync_articles(job.stored)
-        return result, short, linked
+        return index.process(entries, stored=job.stored), short
 
-    def _record(self, result: LinkResult, short: int, linked: int, seconds: float) -> None:
+    def _record(self, result: LinkResult, short: int, seconds: float) -> None:
         counts = {
             "exact": result.exact,
             "near": result.near,
@@ -267,8 +286,9 @@ class DedupPipeline:
             "unchanged": result.unchanged,
             "short": short,
             "candidates": result.candidates,
+            "read": result.read,
             "clusters_merged": len(result.merges),
-            "articles_linked": result.articles_changed + linked,
+            "articles_linked": result.articles_changed,
         }
         for name, count in counts.items():
             if count:

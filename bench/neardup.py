@@ -16,11 +16,12 @@ store's batch size), in a fresh database of the server named by
 the run (whose CPU time is then measured too, or give ``--server-pid``).
 
 For each size: the index is filled by one "process" (one ``DuplicateIndex``)
-except the copies among the last 1 % of articles (500 at least); then a second one opens
-the filled index (loads its band table from MongoDB, timed) and indexes
-those copies: they must link to the first one's articles. Precision and
-recall are over every labelled copy. Prints a Markdown table and writes
-``bench/out/neardup.json``.
+except the copies among the last 1 % of articles (500 at least), and saves
+its band table when it closes; then a fresh process opens the filled index
+twice (its band table loaded from MongoDB, then from that snapshot; both
+timed) and indexes those copies: they must link to the first one's
+articles. Precision and recall are over every labelled copy. Prints a
+Markdown table and writes ``bench/out/neardup.json``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import multiprocessing
 import os
 import platform
 import resource
+import shutil
 import sys
 import tempfile
 import threading
@@ -103,6 +105,13 @@ class ScaleRun:
     reopen_process_bytes_per_article: float = 0.0
     #: peak RSS of that process (Python, numpy, pymongo and the table)
     reopen_peak_rss_mb: float = 0.0
+    #: the first process saved its band table at close (for the next run) ...
+    snapshot_save_seconds: float = 0.0
+    snapshot_bytes_per_article: float = 0.0
+    #: ... which the second process opens: entries restored, time, server CPU
+    reopen_snapshot_restored: int = 0
+    reopen_snapshot_seconds: float = 0.0
+    reopen_snapshot_server_seconds: float | None = None
     #: copies indexed by the second process, linked to the first one's originals
     second_process_copies: int = 0
     second_process_recall: float = 0.0
@@ -286,10 +295,11 @@ def scale(
     seed: int,
     commands: Commands,
     server_pid: int | None,
+    snapshot_dir: Path,
 ) -> ScaleRun:
     """Fill a fresh index with ``size`` synthetic articles, batch by batch,
-    then open it from a second index and index the held-back copies."""
-    first = DuplicateIndex(db, scheme)
+    then open it from a second process and index the held-back copies."""
+    first = DuplicateIndex(db, scheme, snapshot_dir=snapshot_dir)
     first.ensure()
     first.open()
     run = ScaleRun(size=size)
@@ -336,8 +346,10 @@ def scale(
             )
         if done >= size:
             break
-    first.close()
     server_after = _cpu_seconds(server_pid)
+    started = time.perf_counter()
+    first.close()
+    run.snapshot_save_seconds = round(time.perf_counter() - started, 2)
     indexed = len(first.table)
     run.first_process_entries = indexed
     run.seconds = round(cpu + index_seconds, 1)
@@ -353,6 +365,8 @@ def scale(
     }
     run.process_bytes_per_article = round(first.memory_bytes / indexed, 1)
     run.band_table_runs = first.table.runs
+    saved = sum(path.stat().st_size for path in snapshot_dir.glob("*.npz"))
+    run.snapshot_bytes_per_article = round(saved / indexed, 1)
     del first
     gc.collect()
 
@@ -365,11 +379,14 @@ def scale(
     with context.Pool(1) as pool:
         second = pool.apply(
             second_process,
-            (uri, db.name, asdict(scheme), held_articles, server_pid),
+            (uri, db.name, asdict(scheme), held_articles, server_pid, snapshot_dir),
         )
     run.reopen_entries = second["entries"]
     run.reopen_seconds = round(second["seconds"], 2)
     run.reopen_server_seconds = second["server_seconds"]
+    run.reopen_snapshot_restored = second["restored"]
+    run.reopen_snapshot_seconds = round(second["snapshot_seconds"], 2)
+    run.reopen_snapshot_server_seconds = second["snapshot_server_seconds"]
     run.reopen_process_bytes_per_article = round(second["table_bytes"] / max(1, indexed), 1)
     run.reopen_peak_rss_mb = second["peak_rss_mb"]
     data, indexes = _collection_bytes(db)
@@ -396,30 +413,40 @@ def second_process(
     scheme_fields: dict[str, Any],
     articles: list[tuple[str, str, Any]],
     server_pid: int | None,
+    snapshot_dir: Path,
 ) -> dict[str, Any]:
-    """In a fresh process: open the index (its band table loaded from
-    MongoDB) and index ``articles``; what it cost."""
+    """In a fresh process: open the index twice, its band table loaded from
+    MongoDB, then from the first process's snapshot (and MongoDB since),
+    and index ``articles`` with the latter; what it cost."""
     scheme = Scheme(**scheme_fields)
     client: MongoClient[dict[str, Any]] = MongoClient(uri, tz_aware=True)
+    out: dict[str, Any] = {}
+
+    def server_seconds(before: float | None, after: float | None) -> float | None:
+        return None if before is None or after is None else round(after - before, 2)
+
     try:
-        index = DuplicateIndex(client[name], scheme)
-        index.ensure()
-        server_before = _cpu_seconds(server_pid)
+        full = DuplicateIndex(client[name], scheme)
+        full.ensure()
+        before = _cpu_seconds(server_pid)
+        loaded = full.open()
+        out["server_seconds"] = server_seconds(before, _cpu_seconds(server_pid))
+        out |= {"entries": loaded.entries, "seconds": loaded.seconds}
+        out["table_bytes"] = full.memory_bytes
+        full.close()
+        del full
+        gc.collect()
+        index = DuplicateIndex(client[name], scheme, snapshot_dir=snapshot_dir)
+        before = _cpu_seconds(server_pid)
         loaded = index.open()
-        server_after = _cpu_seconds(server_pid)
+        out["snapshot_server_seconds"] = server_seconds(before, _cpu_seconds(server_pid))
+        out |= {"restored": loaded.restored, "snapshot_seconds": loaded.seconds}
         for batch in _batches(articles, BATCH):
             made = [make_entry(key, body, when, scheme, MIN_CHARS) for key, body, when in batch]
             index.process([entry for entry in made if entry is not None])
         index.close()
-        return {
-            "entries": loaded.entries,
-            "seconds": loaded.seconds,
-            "server_seconds": None
-            if server_before is None or server_after is None
-            else round(server_after - server_before, 2),
-            "table_bytes": index.memory_bytes,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        }
+        out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        return out
     finally:
         client.close()
 
@@ -437,9 +464,10 @@ def markdown(report: dict[str, Any]) -> str:
         "| articles | index ms/article (fill) | at size | signature CPU ms | server CPU "
         "ms/article | candidates/article | signatures read/article | MongoDB B/article "
         "(data + indexes) | in-process B/article | peak RSS MB | second process: open s "
-        "(server s), peak RSS MB | its copies linked | precision | recall |",
+        "(server s), peak RSS MB | from the snapshot: open s (server s) | its copies linked "
+        "| precision | recall |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: | ---: | ---: |",
+        "| ---: | ---: | ---: | ---: |",
     ]
     for run in report["scale"]:
         q = run["quality"]
@@ -452,6 +480,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {run['process_bytes_per_article']} | {run['process_peak_rss_mb']} "
             f"| {run['reopen_seconds']} ({ms(run['reopen_server_seconds'])}), "
             f"{run['reopen_peak_rss_mb']} "
+            f"| {run['reopen_snapshot_seconds']} ({ms(run['reopen_snapshot_server_seconds'])}) "
             f"| {run['second_process_recall']} of {run['second_process_copies']} "
             f"| {q['precision']} ({q['false_links']} false) | {q['recall']} |"
         )
@@ -519,10 +548,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for size in sizes:
             print(f"filling the index with {size:,} articles ...", file=sys.stderr)
             db = client[f"{name}_{size}"]
+            snapshots = Path(tempfile.mkdtemp(prefix="neardup-snapshot-"))
             try:
-                runs.append(scale(uri, db, scheme, size, 31, commands, server_pid))
+                runs.append(scale(uri, db, scheme, size, 31, commands, server_pid, snapshots))
             finally:
                 client.drop_database(db.name)
+                shutil.rmtree(snapshots, ignore_errors=True)
     finally:
         client.close()
         if embedded is not None:

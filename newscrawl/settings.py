@@ -92,6 +92,7 @@ NEWSCRAWL_NEARDUP_THRESHOLD = 0.5  # estimated Jaccard of body n-grams from whic
 NEWSCRAWL_NEARDUP_NGRAM = 5  # characters per n-gram (no word segmentation)
 NEWSCRAWL_NEARDUP_NUM_PERM = 128  # MinHash permutations per signature
 NEWSCRAWL_NEARDUP_MIN_CHARS = 100  # shorter normalised bodies (flashes) are never linked
+NEWSCRAWL_NEARDUP_SNAPSHOT = True  # keep the band table in NEWSCRAWL_DATA_DIR/dedup between runs
 
 # --- incremental crawling (newscrawl/incremental) ----------------------------
 NEWSCRAWL_INCREMENTAL_ENABLED = True  # skip pages already stored; False: crawl everything again

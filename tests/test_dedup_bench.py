@@ -31,6 +31,8 @@ def test_quick_benchmark_writes_its_report(
         # a second index opened what the first one wrote, and linked its copies to it
         assert run["reopen_entries"] == run["first_process_entries"] >= run["size"] * 0.8
         assert run["second_process_copies"] > 0 and run["second_process_recall"] >= 0.98
+        # ... also from the band table the first one saved
+        assert run["reopen_snapshot_restored"] == run["first_process_entries"]
         assert run["commands_per_batch"]["insert"] <= 1.0
     assert report["cpu_us"]["signature_us"] < report["cpu_us"]["datasketch_update_batch_sha1_us"]
     printed = capsys.readouterr().out

@@ -17,6 +17,7 @@ import multiprocessing
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from multiprocessing.synchronize import Barrier
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -250,3 +251,46 @@ def test_entries_a_stopped_process_never_linked_are_indexed_again(
     assert (redone.indexed, redone.unchanged, redone.near) == (1, 1, 1)
     assert mongo_db[INDEX_COLLECTION].find_one({"_id": near.key})["root"] == original.key
     assert later.process(entries([as_article(near)])).unchanged == 1
+
+
+def test_a_run_starts_from_the_band_table_the_last_one_saved(
+    mongo_db: Db, labelled: list[Synthetic], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The snapshot saved at close, plus what other writers added since, is
+    the whole index: the next run reads only the latter from MongoDB."""
+    originals = [a for a in labelled if a.copy_of is None]
+    copies = [a for a in labelled if a.copy_of is not None and a.edit <= SMALL_EDIT]
+    half = len(copies) // 2
+    first = DuplicateIndex(mongo_db, SCHEME, snapshot_dir=tmp_path)
+    first.ensure()
+    assert first.open().restored == 0
+    first.process(entries([as_article(a) for a in originals]))
+    first.close()
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    # meanwhile a writer without a snapshot indexes half of the copies
+    other = DuplicateIndex(mongo_db, SCHEME)
+    other.process(entries([as_article(a) for a in copies[:half]]))
+    other.close()
+
+    second = DuplicateIndex(mongo_db, SCHEME, snapshot_dir=tmp_path)
+    loaded = second.open()
+    assert (loaded.restored, loaded.entries) == (len(originals), len(originals) + half)
+    assert len(second.table) == loaded.entries
+    second.process(entries([as_article(a) for a in copies[half:]]))
+    second.close()
+    roots = {doc["_id"]: doc["root"] for doc in mongo_db[INDEX_COLLECTION].find({}, {"root": 1})}
+    assert all(roots[a.key] == roots[str(a.copy_of)] for a in copies)
+
+    # a collection dropped and made again is another index: its snapshot is not used
+    mongo_db.drop_collection(INDEX_COLLECTION)
+    fresh = DuplicateIndex(mongo_db, SCHEME, snapshot_dir=tmp_path)
+    fresh.ensure()
+    assert fresh.open().restored == 0
+    fresh.close()
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+    # a damaged snapshot is ignored, with a warning
+    for path in tmp_path.glob("*.npz"):
+        path.write_bytes(b"not a snapshot")
+    with caplog.at_level("WARNING"):
+        assert DuplicateIndex(mongo_db, SCHEME, snapshot_dir=tmp_path).open().restored == 0
+    assert "not used" in caplog.text

@@ -32,7 +32,8 @@ verification drops.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -83,6 +84,16 @@ class _Run:
     """Rows (ids, sketches) and, per band, their prefixes sorted (see the module doc)."""
 
     __slots__ = ("bits", "entries", "ids", "offsets", "sketches")
+
+    @classmethod
+    def restore(cls, ids: I64, sketches: U8, entries: U32, offsets: U32) -> _Run:
+        """A run from the arrays of :meth:`BandTable.arrays`."""
+        run = cls.__new__(cls)
+        run.ids, run.sketches, run.entries, run.offsets = ids, sketches, entries, offsets
+        run.bits = bucket_bits(len(ids))
+        if offsets.shape[1] != (1 << run.bits) + 1 or len(entries) != offsets.shape[0] * len(ids):
+            raise ValueError("the arrays of a run do not fit together")
+        return run
 
     def __init__(self, ids: I64, sketches: U8, bands: Iterable[U64]) -> None:
         """``bands``: groups of bands in turn, (bands, rows) of ``prefix << 32
@@ -276,6 +287,43 @@ class BandTable:
             empty = np.zeros(0, dtype=np.intp)
             return empty, empty.astype(np.int64), np.zeros((0, self.sketch_bytes), np.uint8)
         return np.concatenate(rows), np.concatenate(ids), np.concatenate(sketches)
+
+    def arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """The table as named arrays (to save it with ``numpy.savez``).
+
+        >>> table = BandTable(bands=2, sketch_bytes=1)
+        >>> table.add(np.array([[16, 32]], np.uint32), [5], np.array([[1]], np.uint8))
+        >>> copy = BandTable.from_arrays(2, 1, table.arrays())
+        >>> sorted(copy.candidates(np.array([[0, 32]], np.uint32))), len(copy)
+        ([(0, 5)], 1)
+        """
+        arrays: dict[str, npt.NDArray[Any]] = {}
+        for at, run in enumerate(self._runs):
+            arrays[f"run{at}_ids"] = run.ids
+            arrays[f"run{at}_sketches"] = run.sketches
+            arrays[f"run{at}_entries"] = run.entries
+            arrays[f"run{at}_offsets"] = run.offsets
+        return arrays
+
+    @classmethod
+    def from_arrays(
+        cls, bands: int, sketch_bytes: int, arrays: Mapping[str, npt.NDArray[Any]]
+    ) -> BandTable:
+        """The table :meth:`arrays` described (ValueError if they do not fit)."""
+        table = cls(bands, sketch_bytes)
+        at = 0
+        while f"run{at}_ids" in arrays:
+            run = _Run.restore(
+                np.asarray(arrays[f"run{at}_ids"], dtype=np.int64),
+                np.asarray(arrays[f"run{at}_sketches"], dtype=np.uint8),
+                np.asarray(arrays[f"run{at}_entries"], dtype=np.uint32),
+                np.asarray(arrays[f"run{at}_offsets"], dtype=np.uint32),
+            )
+            if run.offsets.shape[0] != bands or run.sketches.shape != (run.rows, sketch_bytes):
+                raise ValueError("the saved table has other bands or sketches")
+            table._runs.append(run)
+            at += 1
+        return table
 
     def candidates(self, prefix: U32) -> set[tuple[int, int]]:
         """The distinct (query row, id) pairs of :meth:`lookup`."""

@@ -65,6 +65,7 @@ function of the signature and the scheme).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -73,6 +74,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -117,6 +119,8 @@ _UPGRADE_CHUNK = 1_000
 #: at most this many rounds to follow roots re-pointed by another writer
 _ROOT_ROUNDS = 5
 _SEQ_SHIFT = 32
+#: what a band table snapshot file holds (another value: not read)
+SNAPSHOT_FORMAT = 1
 _DUPLICATE_KEY = 11000
 
 INDEXES = [
@@ -209,7 +213,10 @@ class LinkResult:
 class LoadResult:
     """What :meth:`DuplicateIndex.open` found."""
 
+    #: entries in the band table
     entries: int = 0
+    #: of which from the snapshot of a former process
+    restored: int = 0
     #: entries of the former layout given ``seq`` and ``bands``
     upgraded: int = 0
     seconds: float = 0.0
@@ -246,8 +253,11 @@ class DuplicateIndex:
         scheme: Scheme,
         *,
         margin_seconds: float = DEFAULT_MARGIN_SECONDS,
+        snapshot_dir: Path | None = None,
     ) -> None:
         self.db = db
+        #: where :meth:`close` saves the band table and :meth:`open` reads it
+        self.snapshot_dir = snapshot_dir
         self.index: Collection[Document] = db[INDEX_COLLECTION]
         self.writers: Collection[Document] = db[WRITERS_COLLECTION]
         self.articles: Collection[Document] = db[ARTICLES]
@@ -269,6 +279,7 @@ class DuplicateIndex:
         self._ahead: set[int] = set()
         #: server time of this writer's last ``dedup_writers`` update
         self._since: datetime | None = None
+        self._file: Path | None = None
 
     def ensure(self) -> None:
         """Create the collections' indexes and drop the former band
@@ -287,7 +298,9 @@ class DuplicateIndex:
     # -- open and close ----------------------------------------------------------
 
     def open(self) -> LoadResult:
-        """Claim a writer number and load the band table (once)."""
+        """Claim a writer number and load the band table (once): from the
+        snapshot a former process left in :attr:`snapshot_dir` and what
+        was written since, else every entry."""
         result = LoadResult()
         if self.writer is not None:
             return result
@@ -298,14 +311,84 @@ class DuplicateIndex:
             if number != self.writer:
                 self._known[number] = int(doc.get("written") or first_seq(number))
                 self._linked[number] = int(doc.get("linked") or first_seq(number))
-        self._load(result)
+        self._file = self._snapshot_file()
+        if not self._restore(result):
+            self._load(result)
         result.seconds = time.monotonic() - started
         return result
 
     def close(self) -> None:
-        """Record what this writer wrote and linked, and that it is done."""
-        if self.writer is not None:
-            self._mark(closed=True)
+        """Record what this writer wrote and linked, and that it is done;
+        save the band table to :attr:`snapshot_dir` (for the next run)."""
+        if self.writer is None:
+            return
+        self._mark(closed=True)
+        if self._file is not None:
+            try:
+                self._save(self._file)
+            except OSError as exc:
+                logger.warning("Could not save the dedup band table to %s: %s", self._file, exc)
+
+    # -- the snapshot of the band table ---------------------------------------------
+
+    def _snapshot_file(self) -> Path | None:
+        """The snapshot of this scheme's table for this very collection
+        (named by its UUID: a collection dropped and made again is another)."""
+        if self.snapshot_dir is None:
+            return None
+        infos = list(self.db.list_collections(filter={"name": INDEX_COLLECTION}))
+        uuid = infos[0].get("info", {}).get("uuid") if infos else None
+        if not isinstance(uuid, bytes) or not uuid:
+            return None
+        return self.snapshot_dir / f"{bytes(uuid).hex()}-{self.scheme.id}.npz"
+
+    def _save(self, path: Path) -> None:
+        """Write the table, and up to which seq of each writer it holds."""
+        assert self.writer is not None
+        known = {**self._known, self.writer: self._written}
+        header = {"format": SNAPSHOT_FORMAT, "scheme": self.scheme.id, "path": path.name}
+        arrays: dict[str, Any] = {
+            "header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
+            "known_writers": np.array(sorted(known), dtype=np.int64),
+            "known_seqs": np.array([known[w] for w in sorted(known)], dtype=np.int64),
+            "ahead": np.array(sorted(self._ahead), dtype=np.int64),
+            **self.table.arrays(),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        with partial.open("wb") as out:
+            np.savez(out, **arrays)
+        partial.replace(path)
+
+    def _restore(self, result: LoadResult) -> bool:
+        """The table from the snapshot, then every writer's entries written
+        since it (False: no usable snapshot)."""
+        path = self._file
+        if path is None or not path.exists():
+            return False
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                header = json.loads(bytes(data["header"]).decode("utf-8"))
+                wanted = {"format": SNAPSHOT_FORMAT, "scheme": self.scheme.id, "path": path.name}
+                if header != wanted:
+                    raise ValueError(f"made for {header}")
+                writers = data["known_writers"].tolist()
+                known = dict(zip(writers, data["known_seqs"].tolist(), strict=True))
+                ahead = set(data["ahead"].tolist())
+                table = BandTable.from_arrays(
+                    self.scheme.bands, self.table.sketch_bytes, {k: data[k] for k in data.files}
+                )
+        except (OSError, ValueError, KeyError) as exc:
+            logger.warning("Dedup band table snapshot %s not used: %s", path, exc)
+            return False
+        self.table, self._ahead = table, ahead
+        result.restored = len(table)
+        for number, written in self._known.items():
+            start = known.get(number, first_seq(number))
+            if written > start:
+                self._read_range(start, written)
+        result.entries = len(self.table)
+        return True
 
     def _claim(self) -> None:
         token = secrets.token_hex(8)

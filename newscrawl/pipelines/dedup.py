@@ -22,6 +22,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from itemadapter import ItemAdapter
@@ -40,7 +41,7 @@ from newscrawl.dedup.minhash import (
     Scheme,
     make_scheme,
 )
-from newscrawl.storage.client import Store, open_store
+from newscrawl.storage.client import DEFAULT_DATA_DIR, Store, open_store
 from newscrawl.storage.errors import StorageUnavailable
 from newscrawl.storage.signals import articles_stored
 
@@ -95,6 +96,10 @@ class DedupPipeline:
       not indexed (neither exact nor near duplicates).
     - ``NEWSCRAWL_NEARDUP_MAX_PENDING`` (3): index jobs waiting before
       ``process_item`` waits (backpressure).
+    - ``NEWSCRAWL_NEARDUP_SNAPSHOT`` (True): save the band table under
+      ``NEWSCRAWL_DATA_DIR/dedup`` when the spider closes, so that the next
+      run reads from MongoDB only what was indexed since; False: every run
+      reads the whole index.
     - ``MONGO_*``: the database (:func:`newscrawl.storage.client.open_store`).
 
     Stats: ``newscrawl/dedup/merged`` (an article met again in this run),
@@ -104,7 +109,8 @@ class DedupPipeline:
     indexed), ``…/candidates``, ``…/read`` (entries other processes
     added, read into the band table), ``…/clusters_merged``,
     ``…/articles_linked`` (``duplicate_of`` written), ``…/errors``,
-    ``…/loaded`` and ``…/load_seconds`` (the band table at open),
+    ``…/loaded``, ``…/restored`` (from the snapshot) and
+    ``…/load_seconds`` (the band table at open),
     ``…/table_bytes`` (its size at the end), ``…/batch_seconds_max``,
     ``…/seconds`` (time spent by the index).
     """
@@ -123,6 +129,10 @@ class DedupPipeline:
         self.max_pending = max(
             1, settings.getint("NEWSCRAWL_NEARDUP_MAX_PENDING", DEFAULT_MAX_PENDING_JOBS)
         )
+        self.snapshot_dir: Path | None = None
+        if settings.getbool("NEWSCRAWL_NEARDUP_SNAPSHOT", True):
+            data_dir = settings.get("NEWSCRAWL_DATA_DIR") or DEFAULT_DATA_DIR
+            self.snapshot_dir = (Path(data_dir) / "dedup").absolute()
         #: body length of every key met in this run (the store keeps the longer body)
         self.seen: dict[str, int] = {}
         #: articles waiting for the store to write them
@@ -151,7 +161,7 @@ class DedupPipeline:
             return
         try:
             self.store = await run_in_thread(open_store, self.crawler.settings)
-            index = DuplicateIndex(self.store.db, self.scheme)
+            index = DuplicateIndex(self.store.db, self.scheme, snapshot_dir=self.snapshot_dir)
             await run_in_thread(index.ensure)
             loaded = await run_in_thread(index.open)
         except (StorageUnavailable, PyMongoError) as exc:
@@ -160,14 +170,17 @@ class DedupPipeline:
             raise CloseSpider(STORE_UNAVAILABLE) from exc
         self.index = index
         self.stats.set_value(f"{STATS}/loaded", loaded.entries)
+        self.stats.set_value(f"{STATS}/restored", loaded.restored)
         self.stats.set_value(f"{STATS}/load_seconds", round(loaded.seconds, 3))
         logger.info(
             "Linking duplicates: %s, threshold %.2f, bodies of %d+ characters; "
-            "%d indexed articles loaded in %.1f s (%.1f MB in memory)",
+            "%d indexed articles loaded (%d from the last run's snapshot) in %.1f s "
+            "(%.1f MB in memory)",
             self.scheme.id,
             self.scheme.threshold,
             self.min_chars,
             loaded.entries,
+            loaded.restored,
             loaded.seconds,
             index.memory_bytes / 1e6,
         )

@@ -4,7 +4,7 @@ The store pipeline does three things per item (see
 :mod:`newscrawl.pipelines.mongo`): on the reactor thread only
 ``to_document`` (a copy of the item's fields); in a worker thread, per batch,
 ``prepare_batch`` (keys escaped, values checked against the schema, size
-bounded) and ``BatchStore.write`` (one read and one bulk upsert through
+bounded) and ``BatchStore.write`` (one read and one bulk write through
 ``ArticleWriter``, plus the rejections); while the database is away, a
 journal append (JSON, ``fsync``) instead of the write. Each is timed here on
 the same articles (``--articles``, default 3,000; bodies of

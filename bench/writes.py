@@ -5,7 +5,7 @@ own code) are written three ways into fresh databases prepared alike
 (collections, indexes and validator from ``ensure_collections``):
 
 ``writer``        :class:`newscrawl.storage.writer.ArticleWriter`, batches of
-                  ``MONGO_BATCH_SIZE`` (one read + one bulk upsert per batch:
+                  ``MONGO_BATCH_SIZE`` (one read + one bulk write per batch:
                   what the store pipeline runs in its worker thread)
 ``insert_one``    one ``insert_one`` per document, in a plain loop (the Scrapy
                   docs' MongoPipeline), of the documents the writer would

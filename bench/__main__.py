@@ -104,25 +104,30 @@ def neardup_numbers(out: Path) -> dict[str, Any] | None:
 def dedup_state(numbers: dict[str, Any] | None) -> str | None:
     """The near-duplicate index's size per article, from bench/neardup.py's numbers.
 
+    >>> dedup_state({"scale": [{"size": 1000000, "data_bytes_per_article": 925.4,
+    ...     "index_bytes_per_article": 57.9, "process_bytes_per_article": 169.6}]})
+    '983 B/article in MongoDB (925 data + 58 indexes), 170 B in each crawler, at 1,000,000 articles'
     >>> dedup_state({"scale": [{"size": 100000, "measured": True,
     ...     "data_bytes_per_article": 1119.7, "index_bytes_per_article": 1351.7}]})
-    '2471 bytes per article in MongoDB (data 1120 + indexes 1352, at 100,000 articles)'
+    '2471 B/article in MongoDB (1120 data + 1352 indexes), at 100,000 articles'
     >>> dedup_state(None) is None
     True
     """
     if not numbers:
         return None
-    measured = [row for row in numbers.get("scale", []) if row.get("measured")]
+    # rows of older reports may be extrapolated ("measured": false)
+    measured = [row for row in numbers.get("scale", []) if row.get("measured", True)]
     if not measured:
         return "see bench/out/neardup.json"
     row = measured[-1]
     data, index = row.get("data_bytes_per_article"), row.get("index_bytes_per_article")
     if data is None or index is None:
         return "see bench/out/neardup.json"
-    return (
-        f"{data + index:.0f} bytes per article in MongoDB (data {data:.0f} + indexes "
-        f"{index:.0f}, at {row.get('size', 0):,} articles)"
-    )
+    text = f"{data + index:.0f} B/article in MongoDB ({data:.0f} data + {index:.0f} indexes)"
+    process = row.get("process_bytes_per_article")
+    if process is not None:
+        text += f", {process:.0f} B in each crawler"
+    return f"{text}, at {row.get('size', 0):,} articles"
 
 
 def run_crawls(

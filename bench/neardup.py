@@ -159,6 +159,18 @@ class Commands(monitoring.CommandListener):
         pass
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory, MB: ``VmHWM`` (reset by exec,
+    unlike ``ru_maxrss``, which a spawned process inherits from its parent)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def _cpu_seconds(pid: int | None) -> float | None:
     """User + system CPU seconds of a process (None when not measured)."""
     if pid is None:
@@ -370,7 +382,7 @@ def scale(
     del first
     gc.collect()
 
-    run.process_peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    run.process_peak_rss_mb = peak_rss_mb()
 
     # a second process: opens the filled index, indexes the held-back copies
     print(f"  a second process opens {indexed:,} entries ...", file=sys.stderr)
@@ -445,7 +457,7 @@ def second_process(
             made = [make_entry(key, body, when, scheme, MIN_CHARS) for key, body, when in batch]
             index.process([entry for entry in made if entry is not None])
         index.close()
-        out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        out["peak_rss_mb"] = peak_rss_mb()
         return out
     finally:
         client.close()

@@ -185,7 +185,7 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(
             f"Peak memory of a full crawl (storage on): {peak} MB RSS of the crawl process "
             f"(bare spider {bare} MB). Dedup state per article: {state} "
-            "(bench/neardup.py); in the crawl process only the run's keys."
+            "(bench/neardup.py; in each crawler: the LSH band table)."
         )
         lines.append("")
     workers = results.get("workers") or {}

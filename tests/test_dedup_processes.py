@@ -294,3 +294,20 @@ def test_a_run_starts_from_the_band_table_the_last_one_saved(
     with caplog.at_level("WARNING"):
         assert DuplicateIndex(mongo_db, SCHEME, snapshot_dir=tmp_path).open().restored == 0
     assert "not used" in caplog.text
+
+
+def test_an_open_that_fails_half_way_starts_again_next_time(
+    mongo_db: Db, labelled: list[Synthetic]
+) -> None:
+    originals = [a for a in labelled if a.copy_of is None][:30]
+    first = DuplicateIndex(mongo_db, SCHEME)
+    first.process(entries([as_article(a) for a in originals]))
+    first.close()
+    bad = {"_id": "broken", "scheme": SCHEME.id, "seq": "not a number", "root": "broken"}
+    mongo_db[INDEX_COLLECTION].insert_one({**bad, "bands": b"1" * 120, "sketch": b"2" * 32})
+    index = DuplicateIndex(mongo_db, SCHEME)
+    with pytest.raises(ValueError):
+        index.open()
+    assert (index.writer, len(index.table)) == (None, 0)
+    mongo_db[INDEX_COLLECTION].delete_one({"_id": "broken"})
+    assert index.open().entries == len(originals) == len(index.table)

@@ -306,14 +306,24 @@ class DuplicateIndex:
             return result
         started = time.monotonic()
         self._claim()
-        for doc in self.writers.find({}, {"written": 1, "linked": 1}):
-            number = int(doc["_id"])
-            if number != self.writer:
-                self._known[number] = int(doc.get("written") or first_seq(number))
-                self._linked[number] = int(doc.get("linked") or first_seq(number))
-        self._file = self._snapshot_file()
-        if not self._restore(result):
-            self._load(result)
+        try:
+            for doc in self.writers.find({}, {"written": 1, "linked": 1}):
+                number = int(doc["_id"])
+                if number != self.writer:
+                    self._known[number] = int(doc.get("written") or first_seq(number))
+                    self._linked[number] = int(doc.get("linked") or first_seq(number))
+            self._file = self._snapshot_file()
+            if not self._restore(result):
+                self._load(result)
+        except BaseException:
+            # half loaded: the next open starts again (under a new writer number)
+            self.writer = None
+            self.table = BandTable(self.scheme.bands, self.table.sketch_bytes)
+            self._count = self._written = 0
+            self._known.clear()
+            self._linked.clear()
+            self._ahead.clear()
+            raise
         result.seconds = time.monotonic() - started
         return result
 
@@ -529,7 +539,9 @@ class DuplicateIndex:
         if closed:
             fields["closed"] = True
         self.writers.update_one(
-            {"_id": Int64(self.writer)}, {"$set": fields, "$currentDate": {"updated_at": True}}
+            {"_id": Int64(self.writer)},
+            {"$set": fields, "$currentDate": {"updated_at": True}},
+            upsert=True,
         )
 
     # -- one batch ------------------------------------------------------------

@@ -570,6 +570,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         client.close()
         if embedded is not None:
             embedded.stop()
+            # the server's files (the databases were dropped, WiredTiger's files stay)
+            shutil.rmtree(embedded.storage_path.parent, ignore_errors=True)
     report = {
         "scheme": scheme.id,
         "threshold": scheme.threshold,

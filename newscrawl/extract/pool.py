@@ -33,13 +33,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from newscrawl.extract.read import PageRead, ShareRead, read_page, read_share
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 #: frame header: payload length (unsigned 32-bit, big-endian)
 HEADER = struct.Struct(">I")
 #: the functions a worker runs, by name (nothing else can be asked of it)

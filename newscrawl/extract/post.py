@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from parsel import Selector
 
@@ -196,12 +196,22 @@ def _source(body: BodyFields, tags: list[str]) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _declared_urls(selector: Selector) -> tuple[str | None, list[str]]:
+def _declared_urls(selector: Selector, url: str) -> tuple[str | None, list[str]]:
+    """The page's canonical link and every URL it declares (canonical link,
+    og:url), made absolute against ``url`` when that is absolute.
+
+    >>> head = '<link rel="canonical" href="/a/1.html"><meta property="og:url" content="https://h/b">'
+    >>> _declared_urls(Selector(text=head), "https://finews.withounder.com/x/2.html?from=home")
+    ('https://finews.withounder.com/a/1.html', ['https://finews.withounder.com/a/1.html', 'https://h/b'])
+    """
+    absolute = url.startswith(("http://", "https://"))
     canonical = selector.xpath("//link[@rel='canonical']/@href").get()
     canonical = canonical.strip(EDGE_SPACE) if canonical else None
+    if canonical and absolute:
+        canonical = urljoin(url, canonical)
     og_urls = (v.strip(EDGE_SPACE) for v in selector.xpath(OG_URL_XPATH).getall())
     declared = dict.fromkeys([canonical] if canonical else [])
-    declared.update(dict.fromkeys(url for url in og_urls if url))
+    declared.update(dict.fromkeys(urljoin(url, og) if absolute else og for og in og_urls if og))
     return canonical or None, list(declared)
 
 
@@ -229,7 +239,7 @@ def parse_post_page(html: str, url: str, selector: Selector | None = None) -> Po
     section = next((s for s in root.iter("section") if s.find("h1") is not None), None)
     if section is None:
         return None
-    canonical, declared = _declared_urls(selector)
+    canonical, declared = _declared_urls(selector, url)
     post_id = post_id_of(url) or (post_id_of(canonical) if canonical else "")
     base = url if url.startswith(("http://", "https://")) else (canonical or url)
     is_article = bool(INFO_CODE_RE.match(post_id))

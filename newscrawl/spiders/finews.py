@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from scrapy import Request, Spider, signals
+from scrapy import Request, Spider
 from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
@@ -104,15 +104,7 @@ class FinewsSpider(Spider):
 
         spider.shared_shares = SharedShares.from_crawler(crawler)  # None unless distributed
         spider.reader = ParsePool(crawler.settings.getint("NEWSCRAWL_PARSE_PROCESSES", 1))
-        crawler.signals.connect(spider._close_reader, signal=signals.spider_closed)
         return spider
-
-    def _close_reader(self) -> None:
-        if self.reader.broken:
-            self._count("parse/worker_died")
-        cpu = self.reader.close()
-        if self.crawler.stats is not None and self.reader.processes:
-            self.crawler.stats.set_value("newscrawl/parse/worker_cpu_seconds", round(cpu, 3))
 
     @property
     def _share_cache_size(self) -> int:
@@ -389,6 +381,11 @@ class FinewsSpider(Spider):
             self.crawler.stats.inc_value(f"newscrawl/{key}")
 
     def closed(self, reason: str) -> None:
+        if self.reader.broken:
+            self._count("parse/worker_died")
+        cpu = self.reader.close()
+        if self.crawler.stats is not None and self.reader.processes:
+            self.crawler.stats.set_value("newscrawl/parse/worker_cpu_seconds", round(cpu, 3))
         if self._waiting and self.settings.get("JOBDIR"):
             logger.info(
                 "%d articles wait for their share JSON; saved in JOBDIR, finished on resume",
@@ -409,11 +406,11 @@ def _meta(response: Response) -> dict[str, Any]:
 
 def _seen_urls(response: Response, fields: PostFields) -> list[str]:
     """Every page the post was seen at, each in its canonical form: requested,
-    redirected from, and declared by the page itself (canonical link, og:url),
-    in first-seen order. Only canonical forms: which form of a URL (alias host,
-    http, a tracking query, ``index.html``) is requested first depends on crawl
-    order, and the fingerprinter fetches only that one, so raw forms would make
-    ``urls`` differ between two crawls of the same site."""
+    redirected from, and declared by the page itself (canonical link, og:url;
+    made absolute by the extraction), in first-seen order. Only canonical
+    forms: which form of a URL (alias host, http, a tracking query,
+    ``index.html``) is requested first depends on crawl order, and the
+    fingerprinter fetches only that one, so raw forms would make ``urls``
+    differ between two crawls of the same site."""
     seen = [*response.meta.get("redirect_urls", []), response.url, *fields.declared_urls]
-    canonical = (finews.canonical_url(response.urljoin(url)) for url in seen if url)
-    return list(dict.fromkeys(canonical))
+    return list(dict.fromkeys(finews.canonical_url(url) for url in seen if url))

@@ -7,7 +7,7 @@ request fingerprinter and the items use.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urljoin, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
 
@@ -56,6 +56,21 @@ def normalize_url(url: str) -> str:
         if not is_tracking_param(k)
     )
     return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+
+
+def absolute_url(base: str, href: str) -> str:
+    """``href`` resolved against ``base``; ``href`` as it is when either cannot
+    be parsed (pages hold anything: ``http://[::1`` makes ``urljoin`` raise).
+
+    >>> absolute_url("https://finews.withounder.com/a/1.html", "../b/2.html")
+    'https://finews.withounder.com/b/2.html'
+    >>> absolute_url("http://[::1", "/x.html")
+    '/x.html'
+    """
+    try:
+        return urljoin(base, href)
+    except ValueError:
+        return href
 
 
 def host_of(url: str) -> str:

@@ -50,3 +50,20 @@ def test_urls_hold_canonical_forms_whatever_form_was_fetched(form: str) -> None:
     article = _article(*FORMS[form])
     assert article.url == URL
     assert article.urls == [URL]
+
+
+def test_a_link_that_is_no_url_does_not_cost_the_page_its_article() -> None:
+    """``http://[::1`` makes URL parsers raise: the link is left alone (it
+    cannot be requested), the page's other links and its article are kept."""
+    page = PAGE.read_text(encoding="utf-8").replace(
+        "</body>", '<a href="http://[::1">not a URL</a></body>'
+    )
+    assert 'href="http://[::1"' in page
+    spider = FinewsSpider.from_crawler(get_crawler(FinewsSpider))
+    response = HtmlResponse(
+        URL, body=page.encode("utf-8"), headers={"Content-Type": "text/html"}, request=Request(URL)
+    )
+    out = callback_output(spider, spider.parse(response))
+    assert [item.url for item in out if isinstance(item, Article)] == [URL]
+    requested = [req.url for req in out if isinstance(req, Request)]
+    assert requested and all("[::1" not in url for url in requested)

@@ -32,12 +32,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from newscrawl.extract.bylines import Byline, parse_byline, parse_dateline, split_trailing_byline
 from newscrawl.extract.sources import source_from_line, split_trailing_source
 from newscrawl.extract.text import EDGE_SPACE, clean_lines
 from newscrawl.sites.finews import SHARE_HOSTS, SITE_HOSTS
+from newscrawl.urls import absolute_url
 
 logger = logging.getLogger(__name__)
 
@@ -278,10 +279,7 @@ class _Walk:
         self.stock_skipped: list[Any] = []
 
     def absolute(self, href: str) -> str:
-        try:
-            return urljoin(self.base_url, href)
-        except ValueError:
-            return href
+        return absolute_url(self.base_url, href)
 
     def host(self, href: str) -> str:
         try:

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from parsel import Selector
 
@@ -24,6 +24,7 @@ from newscrawl.extract.sources import source_from_tag
 from newscrawl.extract.text import EDGE_SPACE, clean_lines, first_sentence
 from newscrawl.items import NEWS, NOTICE
 from newscrawl.sites.finews import CATEGORY_PAGE_RE, INFO_CODE_RE, POST_PATH_RE
+from newscrawl.urls import absolute_url
 
 logger = logging.getLogger(__name__)
 
@@ -208,10 +209,12 @@ def _declared_urls(selector: Selector, url: str) -> tuple[str | None, list[str]]
     canonical = selector.xpath("//link[@rel='canonical']/@href").get()
     canonical = canonical.strip(EDGE_SPACE) if canonical else None
     if canonical and absolute:
-        canonical = urljoin(url, canonical)
+        canonical = absolute_url(url, canonical)
     og_urls = (v.strip(EDGE_SPACE) for v in selector.xpath(OG_URL_XPATH).getall())
     declared = dict.fromkeys([canonical] if canonical else [])
-    declared.update(dict.fromkeys(urljoin(url, og) if absolute else og for og in og_urls if og))
+    declared.update(
+        dict.fromkeys(absolute_url(url, og) if absolute else og for og in og_urls if og)
+    )
     return canonical or None, list(declared)
 
 

@@ -10,7 +10,6 @@ and what to yield, so the crawler process spends no time on HTML at all.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urljoin
 
 from parsel import Selector
 from w3lib.encoding import html_to_unicode
@@ -19,6 +18,7 @@ from w3lib.html import get_base_url
 from newscrawl.extract.pages import classify_bad_page
 from newscrawl.extract.post import PostFields, parse_post_page
 from newscrawl.extract.share import ShareFields, classify_bad_share, parse_share_json
+from newscrawl.urls import absolute_url
 
 #: what kind of page is read (the spider's routing decides)
 LIST = "list"
@@ -98,12 +98,15 @@ def _links(selector: Selector, text: str, url: str, encoding: str, kind: str) ->
         base = url
     else:
         hrefs = selector.css("a::attr(href)").getall()
-        base = get_base_url(text[:_BASE_CHARS], url, encoding)
+        try:
+            base = get_base_url(text[:_BASE_CHARS], url, encoding)
+        except ValueError:  # a <base href> that cannot be parsed
+            base = url
     found: dict[str, None] = {}
     for href in hrefs:
         href = href.strip()
         if href and not href.startswith(_NOT_PAGES):
-            found[urljoin(base, href)] = None
+            found[absolute_url(base, href)] = None
     return tuple(found)
 
 

@@ -170,11 +170,13 @@ def route(url: str) -> str:
     'share_json'
     >>> route("http://finance.eastmoney.com/news/1344,1.html"), route("https://finews.withounder.com/about.png")
     ('offsite', 'other')
-    >>> route("mailto:x@example.com")
-    'other'
+    >>> route("mailto:x@example.com"), route("http://[::1")  # the last: not a URL at all
+    ('other', 'other')
     """
-    canon = canonical_url(url)
-    parts = urlsplit(canon)
+    try:
+        parts = urlsplit(canonical_url(url))
+    except ValueError:
+        return OTHER
     host = parts.hostname or ""
     if parts.scheme not in ("http", "https"):
         return OTHER

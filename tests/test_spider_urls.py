@@ -7,7 +7,9 @@ two crawls of the same site record the same ``urls`` (``test_versions``)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from scrapy import Request
@@ -15,6 +17,7 @@ from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler
 
 from newscrawl.items import Article
+from newscrawl.sites import finews
 from newscrawl.spiders.finews import FinewsSpider
 from tests.crawling import callback_output
 
@@ -67,3 +70,39 @@ def test_a_link_that_is_no_url_does_not_cost_the_page_its_article() -> None:
     assert [item.url for item in out if isinstance(item, Article)] == [URL]
     requested = [req.url for req in out if isinstance(req, Request)]
     assert requested and all("[::1" not in url for url in requested)
+
+
+def test_home_and_post_links_are_requested_once_category_links_each_time() -> None:
+    """A second page with the same links makes no second Request for the home
+    page or a post (the dupefilter would drop it), but again one for each
+    category (the incremental middleware may drop a category link from one
+    page and follow it from another)."""
+    site = "https://finews.withounder.com"
+    links = [
+        "/",
+        "/emnews/2021/12/08/202112082206672930.html",
+        "http://finews.zning.me/emnews/2021/12/08/202112082206672930.html?from=x",  # same post
+        "/emnews/2021/12/08/202112082206735975.html",
+        "/category/emnews.html",
+    ]
+    body = "".join(f'<a href="{href}">x</a>' for href in links)
+    page = f"<html><body>{body}</body></html>".encode()
+    spider = FinewsSpider.from_crawler(get_crawler(FinewsSpider))
+
+    async def two_lists() -> AsyncIterator[Any]:
+        for url in (f"{site}/category/a.html", f"{site}/category/b.html"):
+            response = HtmlResponse(
+                url, body=page, headers={"Content-Type": "text/html"}, request=Request(url)
+            )
+            async for out in spider.parse(response):
+                yield out
+
+    requests = [out for out in callback_output(spider, two_lists()) if isinstance(out, Request)]
+    made = sorted((finews.route(r.url), finews.canonical_url(r.url)) for r in requests)
+    assert made == [
+        (finews.CATEGORY, f"{site}/category/emnews.html"),
+        (finews.CATEGORY, f"{site}/category/emnews.html"),
+        (finews.HOME, f"{site}/"),
+        (finews.POST, f"{site}/emnews/2021/12/08/202112082206672930.html"),
+        (finews.POST, f"{site}/emnews/2021/12/08/202112082206735975.html"),
+    ]

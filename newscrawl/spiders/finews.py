@@ -31,6 +31,11 @@ logger = logging.getLogger(__name__)
 
 #: page kinds the spider follows (share pages are reached through their JSON)
 FOLLOW = frozenset({finews.HOME, finews.CATEGORY, finews.POST})
+#: links the spider requests once a crawl: a second Request would be dropped by
+#: the dupefilter, after costing its making and the way through the middlewares
+#: and the scheduler. Category links are not among them: the incremental
+#: middleware may drop one from one page and follow it from another.
+ONCE = frozenset({finews.HOME, finews.POST})
 #: request meta: how many pages in a row without an article led here (trap rule)
 CHAIN = "newscrawl_chain"
 #: request priorities: finish articles before opening more lists
@@ -77,6 +82,11 @@ class FinewsSpider(Spider):
 
     Settings: ``NEWSCRAWL_SHARE_CACHE_SIZE`` (share JSON answers kept for a post
     met again in another category), ``NEWSCRAWL_TRAP_CHAIN`` (4), ``DEPTH_LIMIT``.
+
+    Stats (``newscrawl/...``): ``pages/<kind>``, ``links/offsite``,
+    ``links/repeated`` (links to a home or post page requested before: no
+    second Request is made, see :data:`ONCE`), ``refused/<reason>``,
+    ``share/fetched``, ``share/invalid``, ``share/failed``, ``share/cache_hit``.
     """
 
     name = "finews"
@@ -92,6 +102,8 @@ class FinewsSpider(Spider):
         self._shares: OrderedDict[str, ShareFields | None] = OrderedDict()
         # canonical URLs refused by the trap or depth rule (reported once)
         self._refused: set[str] = set()
+        # canonical URLs of the home and post pages requested so far (ONCE)
+        self._requested: set[str] = set()
         # distributed mode: _waiting and _shares live in Redis instead (see from_crawler)
         self.shared_shares: SharedShares | None = None
         # where pages are parsed (see from_crawler: NEWSCRAWL_PARSE_PROCESSES)
@@ -111,6 +123,7 @@ class FinewsSpider(Spider):
         return self.settings.getint("NEWSCRAWL_SHARE_CACHE_SIZE", 10_000)
 
     async def start(self) -> AsyncIterator[Any]:
+        self._requested.add(finews.canonical_url(self.start_url))
         yield Request(self.start_url, callback=self.parse, errback=self.request_failed)
         for url in self._resumed_posts():
             yield Request(
@@ -199,6 +212,8 @@ class FinewsSpider(Spider):
         for url in links:
             kind = finews.route(url)
             if kind in FOLLOW:
+                if kind in ONCE and not self._first_request(url):
+                    continue
                 maybe_article = kind == finews.POST and finews.info_code_of(url) is not None
                 if trap and not maybe_article:
                     detail = f"{chain} pages without an article before {response.url}"
@@ -206,6 +221,8 @@ class FinewsSpider(Spider):
                 elif depth_limit and depth > depth_limit:
                     self._refuse(url, runs.DEPTH_LIMIT, f"depth {depth} > {depth_limit}")
                 else:
+                    if kind in ONCE:
+                        self._requested.add(finews.canonical_url(url))
                     yield Request(
                         url,
                         callback=self.parse,
@@ -260,9 +277,17 @@ class FinewsSpider(Spider):
             logger.warning("Not an article page, skipped: %s", response.url)
         return None
 
+    def _first_request(self, url: str) -> bool:
+        """False for a home or post page already requested this crawl."""
+        if finews.canonical_url(url) in self._requested:
+            self._count("links/repeated")
+            return False
+        return True
+
     def _follow_feed(self, links: Iterable[str]) -> Iterator[Request]:
         for url in links:
-            if finews.route(url) == finews.POST:
+            if finews.route(url) == finews.POST and self._first_request(url):
+                self._requested.add(finews.canonical_url(url))
                 yield Request(
                     url,
                     callback=self.parse,

@@ -224,6 +224,27 @@ def median_of(runs: Iterable[CrawlRun], name: str) -> float | None:
     return round(statistics.median(values), 3) if values else None
 
 
+def round_ratios(runs: Iterable[CrawlRun], top: str, bottom: str) -> list[float]:
+    """Pages per second of ``top`` over ``bottom`` in each round that ran both:
+    crawls of one round ran minutes apart, so a machine that speeds up or slows
+    down over the bench moves these less than the ratio of the medians.
+
+    >>> r = [CrawlRun(k, i, 0, "finished", 10, 0, 0, 1.0, 1.0, v, 1.0, None, 1.0, None,
+    ...      None, None, 0, "") for k, i, v in [("bare", 0, 4.0), ("product", 0, 3.0),
+    ...                                         ("bare", 1, 2.0), ("product", 1, 1.8),
+    ...                                         ("bare", 2, 5.0)]]
+    >>> round_ratios(r, "product", "bare")
+    [0.75, 0.9]
+    """
+    rate: dict[tuple[str, int], float] = {(run.kind, run.run): run.pages_per_second for run in runs}
+    rounds = sorted({run.run for run in runs})
+    return [
+        round(rate[(top, n)] / rate[(bottom, n)], 3)
+        for n in rounds
+        if rate.get((top, n)) and rate.get((bottom, n))
+    ]
+
+
 def summarize_runs(runs: list[CrawlRun]) -> dict[str, Any]:
     """Per kind: the runs, their medians; and the two ratios the issues ask for."""
     out: dict[str, Any] = {}
@@ -255,4 +276,11 @@ def summarize_runs(runs: list[CrawlRun]) -> dict[str, Any]:
         out["product_over_limit"] = round(rate[PRODUCT] / rate[BARE], 3)
     if rate.get(NO_STORE) and rate.get(PRODUCT):
         out["storage_on_over_off"] = round(rate[PRODUCT] / rate[NO_STORE], 3)
+    for key, top, bottom in (
+        ("product_over_limit_rounds", PRODUCT, BARE),
+        ("storage_on_over_off_rounds", PRODUCT, NO_STORE),
+    ):
+        ratios = round_ratios(runs, top, bottom)
+        if ratios:
+            out[key] = ratios
     return out

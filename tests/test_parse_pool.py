@@ -8,6 +8,8 @@ import os
 import signal
 from pathlib import Path
 
+from newscrawl.dedup.index import Entry, make_entries
+from newscrawl.dedup.minhash import make_scheme
 from newscrawl.extract import read
 from newscrawl.extract.pool import ParsePool
 
@@ -94,3 +96,39 @@ def test_what_reading_raises_in_the_worker_is_raised_in_the_caller() -> None:
 
     error = asyncio.run(run())
     assert isinstance(error, AttributeError)  # None has no .decode: raised here, not a WorkerError
+
+
+def test_dedup_entries_made_in_a_worker_are_the_entries_made_inline() -> None:
+    """The near-duplicate index's signatures of the real posts' bodies: the
+    same from a worker as inline; a closed pool makes them inline, and is not
+    taken for a broken one."""
+    pages = [read.read_page(*page) for page in _pages()]
+    articles = [
+        (f"finews:{n}", page.post.body, page.post.published_at)
+        for n, page in enumerate(pages)
+        if page.post is not None
+    ]
+    scheme = make_scheme()
+
+    async def in_pool() -> tuple[tuple[list[Entry], int], tuple[list[Entry], int], ParsePool]:
+        pool = ParsePool(1)
+        try:
+            offloaded = await pool.entries(articles, scheme, 100)
+            assert pool.offloaded
+            # the worker's own answer (pool.entries would read inline after a WorkerError)
+            (worker,) = pool._workers
+            direct = await worker.submit("entries", (articles, scheme, 100))
+            assert [e.text_hash for e in direct[0]] == [e.text_hash for e in offloaded[0]]
+        finally:
+            pool.close()
+        return offloaded, await pool.entries(articles, scheme, 100), pool
+
+    (worker, short), (after_close, _), pool = asyncio.run(in_pool())
+    inline, inline_short = make_entries(articles, scheme, 100)
+    assert len(inline) >= 5 and short == inline_short
+    for got in (worker, after_close):
+        assert [(e.key, e.text_hash, e.length, e.bands) for e in got] == [
+            (e.key, e.text_hash, e.length, e.bands) for e in inline
+        ]
+        assert all(list(a.sig) == list(b.sig) for a, b in zip(got, inline, strict=True))
+    assert pool.closed and not pool.broken and not pool.offloaded

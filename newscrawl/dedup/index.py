@@ -185,6 +185,31 @@ def make_entry(
     return Entry(key, published_at, text_hash(text), len(text), sig, tuple(band_keys(sig, scheme)))
 
 
+def make_entries(
+    articles: Sequence[tuple[str, str, datetime | None]], scheme: Scheme, min_chars: int
+) -> tuple[list[Entry], int]:
+    """The entries of ``(key, body, published_at)`` articles, and how many
+    were too short to index (see :func:`make_entry`). Pure: the dedup
+    pipeline runs it in a parse process (:mod:`newscrawl.extract.pool`).
+
+    >>> from newscrawl.dedup.minhash import make_scheme
+    >>> entries, short = make_entries(
+    ...     [("finews:NW1", "今年以来，全区累计推动落地项目12个。" * 3, None),
+    ...      ("finews:NW2", "央视新闻快讯。", None)], make_scheme(), 20)
+    >>> [entry.key for entry in entries], short
+    (['finews:NW1'], 1)
+    """
+    entries: list[Entry] = []
+    short = 0
+    for key, body, published_at in articles:
+        entry = make_entry(key, body, published_at, scheme, min_chars)
+        if entry is None:
+            short += 1
+        else:
+            entries.append(entry)
+    return entries, short
+
+
 @dataclass
 class LinkResult:
     """What one batch did."""

@@ -33,8 +33,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
+from newscrawl.dedup.index import Entry, make_entries
+from newscrawl.dedup.minhash import Scheme
 from newscrawl.extract.read import PageRead, ShareRead, read_page, read_share
 
 logger = logging.getLogger(__name__)
@@ -42,7 +45,11 @@ logger = logging.getLogger(__name__)
 #: frame header: payload length (unsigned 32-bit, big-endian)
 HEADER = struct.Struct(">I")
 #: the functions a worker runs, by name (nothing else can be asked of it)
-FUNCTIONS: dict[str, Callable[..., Any]] = {"page": read_page, "share": read_share}
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "page": read_page,
+    "share": read_share,
+    "entries": make_entries,
+}
 
 
 class WorkerDied(RuntimeError):
@@ -157,6 +164,8 @@ class ParsePool:
         self.processes = max(0, processes)
         #: a worker died: pages are read inline from then on
         self.broken = False
+        #: closed: calls from then on (the last dedup batches) run inline
+        self.closed = False
         self._workers: list[_Worker] = []
         self._starting: asyncio.Task[None] | None = None
 
@@ -170,8 +179,22 @@ class ParsePool:
         result: ShareRead = await self._run("share", body)
         return result
 
+    async def entries(
+        self, articles: list[tuple[str, str, datetime | None]], scheme: Scheme, min_chars: int
+    ) -> tuple[list[Entry], int]:
+        """:func:`~newscrawl.dedup.index.make_entries` (the near-duplicate
+        index's signatures), in a worker."""
+        result: tuple[list[Entry], int] = await self._run("entries", articles, scheme, min_chars)
+        return result
+
+    @property
+    def offloaded(self) -> bool:
+        """Whether calls now run in a worker (not inline: no processes, one
+        died, or the pool is closed)."""
+        return bool(self.processes) and not self.broken and not self.closed
+
     async def _run(self, name: str, *args: Any) -> Any:
-        if not self.processes or self.broken:
+        if not self.offloaded:
             return FUNCTIONS[name](*args)
         if self._starting is None:
             self._starting = asyncio.ensure_future(self._start())
@@ -184,7 +207,8 @@ class ParsePool:
         try:
             return await worker.submit(name, args)
         except WorkerDied:
-            self._break()
+            if not self.closed:  # closed under a call in flight: no failure
+                self._break()
             return FUNCTIONS[name](*args)
         except WorkerError:
             # read again here, so the error is raised (and logged) with its traceback
@@ -205,5 +229,6 @@ class ParsePool:
     def close(self) -> float:
         """Stop the workers (each ends once it has answered what it was sent);
         returns the CPU seconds they used."""
+        self.closed = True
         workers, self._workers = self._workers, []
         return sum(worker.close() for worker in workers)

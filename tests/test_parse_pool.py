@@ -7,11 +7,13 @@ import asyncio
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 from newscrawl.dedup.index import Entry, make_entries
 from newscrawl.dedup.minhash import make_scheme
 from newscrawl.extract import read
 from newscrawl.extract.pool import ParsePool
+from newscrawl.sites import finews
 
 #: real post pages, as the site serves them
 POSTS = sorted((Path(__file__).resolve().parent / "golden").glob("*.html"))
@@ -22,9 +24,7 @@ def _pages() -> list[tuple[bytes, str, str, str]]:
     return [(path.read_bytes(), "utf-8", URL.format(path.name), read.POST) for path in POSTS]
 
 
-async def _read_all(
-    pool: ParsePool, pages: list[tuple[bytes, str, str, str]]
-) -> list[read.PageRead]:
+async def _read_all(pool: ParsePool, pages: list[tuple[Any, ...]]) -> list[read.PageRead]:
     try:
         return list(await asyncio.gather(*(pool.page(*page) for page in pages)))
     finally:
@@ -132,3 +132,19 @@ def test_dedup_entries_made_in_a_worker_are_the_entries_made_inline() -> None:
         ]
         assert all(list(a.sig) == list(b.sig) for a, b in zip(got, inline, strict=True))
     assert pool.closed and not pool.broken and not pool.offloaded
+
+
+def test_a_worker_gives_the_canonical_form_of_each_link_and_declared_url() -> None:
+    """Made in the worker by the site's own function, so the crawler can
+    remember them instead of making them again."""
+    pages = _pages()
+    inline = asyncio.run(_read_all(ParsePool(0), [(*page, finews.canonical_url) for page in pages]))
+    workers = asyncio.run(
+        _read_all(ParsePool(1), [(*page, finews.canonical_url) for page in pages])
+    )
+    assert workers == inline
+    for page in workers:
+        assert page.post is not None
+        wanted = [*page.links, *page.post.declared_urls]
+        assert page.canonical == {url: finews.canonical_url(url) for url in wanted}
+    assert any(url != form for page in workers for url, form in page.canonical.items())

@@ -169,9 +169,17 @@ class ParsePool:
         self._workers: list[_Worker] = []
         self._starting: asyncio.Task[None] | None = None
 
-    async def page(self, body: bytes, encoding: str, url: str, kind: str) -> PageRead:
-        """:func:`~newscrawl.extract.read.read_page`, in a worker."""
-        result: PageRead = await self._run("page", body, encoding, url, kind)
+    async def page(
+        self,
+        body: bytes,
+        encoding: str,
+        url: str,
+        kind: str,
+        canonical: Callable[[str], str] | None = None,
+    ) -> PageRead:
+        """:func:`~newscrawl.extract.read.read_page`, in a worker
+        (``canonical``: a module-level function, sent by name)."""
+        result: PageRead = await self._run("page", body, encoding, url, kind, canonical)
         return result
 
     async def share(self, body: bytes) -> ShareRead:

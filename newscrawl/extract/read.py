@@ -9,7 +9,8 @@ and what to yield, so the crawler process spends no time on HTML at all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from parsel import Selector
 from w3lib.encoding import html_to_unicode
@@ -43,6 +44,8 @@ class PageRead:
     links: tuple[str, ...]
     post: PostFields | None = None
     bad: str | None = None
+    #: the canonical form of each link and declared URL, when asked for
+    canonical: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +68,17 @@ def decode_page(body: bytes, encoding: str) -> str:
     return html_to_unicode(f"charset={encoding}", body)[1]
 
 
-def read_page(body: bytes, encoding: str, url: str, kind: str) -> PageRead:
+def read_page(
+    body: bytes,
+    encoding: str,
+    url: str,
+    kind: str,
+    canonical: Callable[[str], str] | None = None,
+) -> PageRead:
     """Decode and parse one page (``kind``: :data:`LIST`, :data:`POST` or
-    :data:`FEED`) and return its links, and for a post page its fields.
+    :data:`FEED`) and return its links, and for a post page its fields;
+    with ``canonical`` (the site's ``canonical_url``), the canonical form
+    of each link and declared URL too.
 
     >>> html = '''<html><head><base href="https://finews.withounder.com/x/"></head>
     ... <body><a href="a.html">a</a> <a href=" a.html ">again</a> <a href="#top">top</a>
@@ -86,10 +97,18 @@ def read_page(body: bytes, encoding: str, url: str, kind: str) -> PageRead:
     except ValueError:  # nothing parsable (e.g. only whitespace or a NUL byte)
         selector = None
     links = _links(selector, text, url, encoding, kind) if selector is not None else ()
+    post = parse_post_page(text, url, selector) if kind == POST and selector is not None else None
+    forms: dict[str, str] = {}
+    if canonical is not None:
+        for link in (*links, *(post.declared_urls if post is not None else ())):
+            try:
+                forms[link] = canonical(link)
+            except ValueError:  # no URL at all (``http://[::1``): the crawler says so
+                continue
     if kind != POST:
-        return PageRead(links)
-    post = parse_post_page(text, url, selector) if selector is not None else None
-    return PageRead(links, post, None if post is not None else classify_bad_page(text))
+        return PageRead(links, canonical=forms)
+    bad = None if post is not None else classify_bad_page(text)
+    return PageRead(links, post, bad, forms)
 
 
 def _links(selector: Selector, text: str, url: str, encoding: str, kind: str) -> tuple[str, ...]:

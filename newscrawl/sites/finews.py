@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -59,9 +60,29 @@ OFFSITE = "offsite"
 OTHER = "other"
 
 
-@lru_cache(maxsize=URL_CACHE_SIZE)
+#: canonical forms already made (:func:`canonical_url`), also those a parse
+#: process made (:func:`remember_canonical`); emptied when full
+_CANONICAL: dict[str, str] = {}
+
+
+def remember_canonical(forms: Mapping[str, str]) -> None:
+    """Keep canonical forms :func:`canonical_url` made in another process
+    (the parse process makes them for the links it reads, off the crawler's
+    thread), so that routing, fingerprinting and checking those links here
+    costs a lookup.
+
+    >>> remember_canonical({"http://finews.zning.me/a/": "https://finews.withounder.com/a/"})
+    >>> canonical_url("http://finews.zning.me/a/")
+    'https://finews.withounder.com/a/'
+    """
+    if len(_CANONICAL) + len(forms) > URL_CACHE_SIZE:
+        _CANONICAL.clear()
+    _CANONICAL.update(forms)
+
+
 def canonical_url(url: str) -> str:
-    """The one canonical form of a finews URL (other hosts: generic rules).
+    """The one canonical form of a finews URL (other hosts: generic rules);
+    remembered (:data:`URL_CACHE_SIZE` of them).
 
     The alias host is the site host; http and https are one page; the static
     site ignores query strings; ``index.html`` is its folder; the folder form
@@ -124,6 +145,16 @@ def canonical_url(url: str) -> str:
     >>> canonical_url("http://finance.eastmoney.com/news/1344,1.html?utm_medium=x")
     'http://finance.eastmoney.com/news/1344,1.html'
     """
+    known = _CANONICAL.get(url)
+    if known is None:
+        known = _canonical_url(url)
+        if len(_CANONICAL) >= URL_CACHE_SIZE:
+            _CANONICAL.clear()
+        _CANONICAL[url] = known
+    return known
+
+
+def _canonical_url(url: str) -> str:
     if url.startswith("//"):
         url = "https:" + url
     norm = normalize_url(url)

@@ -182,8 +182,15 @@ class FinewsSpider(Spider):
         kind = finews.route(response.url)
         self._count(f"pages/{kind}")
         page = await self.reader.page(
-            response.body, response.encoding, response.url, READ_AS.get(kind, read.LIST)
+            response.body,
+            response.encoding,
+            response.url,
+            READ_AS.get(kind, read.LIST),
+            finews.canonical_url,
         )
+        # made off this thread: routing, fingerprinting and the checks of the
+        # page's links below look them up instead of making them again
+        finews.remember_canonical(page.canonical)
         for out in self.handle_page(response, kind, page):
             yield out
 

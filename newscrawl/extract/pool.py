@@ -34,13 +34,25 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from newscrawl.dedup.index import Entry, make_entries
-from newscrawl.dedup.minhash import Scheme
 from newscrawl.extract.read import PageRead, ShareRead, read_page, read_share
 
+if TYPE_CHECKING:
+    from newscrawl.dedup.index import Entry
+    from newscrawl.dedup.minhash import Scheme
+
 logger = logging.getLogger(__name__)
+
+
+def make_entries(*args: Any) -> tuple[list[Entry], int]:
+    """:func:`newscrawl.dedup.index.make_entries`, imported when first asked
+    for: numpy and pymongo stay out of processes that never make signatures
+    (the bench's bare spider imports the spider module)."""
+    from newscrawl.dedup.index import make_entries as make
+
+    return make(*args)
+
 
 #: frame header: payload length (unsigned 32-bit, big-endian)
 HEADER = struct.Struct(">I")

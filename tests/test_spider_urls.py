@@ -106,3 +106,20 @@ def test_home_and_post_links_are_requested_once_category_links_each_time() -> No
         (finews.POST, f"{site}/emnews/2021/12/08/202112082206672930.html"),
         (finews.POST, f"{site}/emnews/2021/12/08/202112082206735975.html"),
     ]
+
+
+@pytest.mark.parametrize(
+    "share",
+    [
+        "http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW202202182281010830",
+        "https://choicewzp1.eastmoney.com/html_News/NewsShare.html?infocode=NW202202182281010830",
+        "//finews.zning.xyz/html_News/NewsShare.html?INFOCODE=NW202202182281010830&from=wx",
+        "http://FINEWS.ZNING.XYZ:80/html_News/NewsShare.html?x=1&infoCode=NW202202182281010830",
+    ],
+)
+def test_the_canonical_form_remembered_for_a_share_json_url_is_the_one_canonical_url_makes(
+    share: str,
+) -> None:
+    url = finews.share_json_url(share)
+    assert url is not None
+    assert finews.canonical_url(url) == finews._canonical_url(url)

@@ -259,12 +259,25 @@ def share_json_url(share_url: str) -> str | None:
     'http://finews.zning.xyz/NewsData/GetNewsText.do?id=NW202202182281010830'
     >>> share_json_url("https://finews.withounder.com/") is None
     True
+
+    Its canonical form is known here, so it is remembered (routing and
+    fingerprinting the JSON request then cost a lookup); it is the form
+    :func:`canonical_url` makes:
+
+    >>> code = "NW202202182281010830"
+    >>> url = share_json_url(f"http://Choicewzp1.eastmoney.com:80/html_News/NewsShare.html?infocode={code}&x=2")
+    >>> canonical_url(url) == _canonical_url(url) == (
+    ...     f"https://finews.zning.xyz/NewsData/GetNewsText.do?id={code}")
+    True
     """
     code = info_code_of(share_url)
     if code is None or route(share_url) != SHARE_PAGE:
         return None
     parts = urlsplit(share_url if not share_url.startswith("//") else "https:" + share_url)
-    return urlunsplit((parts.scheme, parts.netloc, SHARE_JSON_PATH, urlencode({"id": code}), ""))
+    query = urlencode({"id": code})
+    url = urlunsplit((parts.scheme, parts.netloc, SHARE_JSON_PATH, query, ""))
+    remember_canonical({url: urlunsplit(("https", SHARE_HOSTS[0], SHARE_JSON_PATH, query, ""))})
+    return url
 
 
 def article_key(info_code: str | None, url: str) -> str:

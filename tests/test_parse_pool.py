@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +149,54 @@ def test_a_worker_gives_the_canonical_form_of_each_link_and_declared_url() -> No
         wanted = [*page.links, *page.post.declared_urls]
         assert page.canonical == {url: finews.canonical_url(url) for url in wanted}
     assert any(url != form for page in workers for url, form in page.canonical.items())
+
+
+def test_closing_the_pool_with_a_large_answer_in_flight_neither_waits_nor_loses_it() -> None:
+    """A call can still be in a worker when the pool is closed; its answer
+    (here 300 entries, ~400 kB) is larger than a pipe holds. Closing reads it:
+    no wait for the kill timeout, and the call gets the worker's answer."""
+    # short ASCII bodies: the request fits in the pipe, the answer does not
+    articles = [(f"k{n}", f"{n} " + "abcdefghij " * 11, None) for n in range(300)]
+    scheme = make_scheme()
+
+    async def close_under_a_call() -> tuple[float, tuple[list[Entry], int], bool]:
+        pool = ParsePool(1)
+        await pool.entries(articles[:1], scheme, 100)  # the worker is up
+        call = asyncio.ensure_future(pool.entries(articles, scheme, 100))
+        for _ in range(3):  # the call runs and its frame is written: the worker has it
+            await asyncio.sleep(0)
+        started = time.monotonic()
+        pool.close()
+        seconds = time.monotonic() - started
+        return seconds, await call, pool.broken
+
+    seconds, (entries, short), broken = asyncio.run(close_under_a_call())
+    assert seconds < 5, seconds
+    assert not broken
+    inline, inline_short = make_entries(articles, scheme, 100)
+    assert [e.text_hash for e in entries] == [e.text_hash for e in inline]
+    assert short == inline_short == 0 and len(entries) == 300
+
+
+def test_waiting_for_calls_in_flight_before_closing() -> None:
+    """What the spider does when it closes: calls in flight (a large request,
+    more than a pipe holds) get the worker's answer, then the pool closes."""
+    pages = [read.read_page(*page) for page in _pages()]
+    bodies = [page.post.body for page in pages if page.post is not None]
+    articles = [(f"finews:{n}", bodies[n % len(bodies)] + str(n), None) for n in range(400)]
+    scheme = make_scheme()
+
+    async def wait_then_close() -> tuple[bool, tuple[list[Entry], int]]:
+        pool = ParsePool(1)
+        call = asyncio.ensure_future(pool.entries(articles, scheme, 100))
+        await asyncio.sleep(0)
+        await pool.wait_idle()
+        done = call.done()
+        pool.close()
+        return done, await call
+
+    done, (entries, _short) = asyncio.run(wait_then_close())
+    assert done
+    assert [e.text_hash for e in entries] == [
+        e.text_hash for e in make_entries(articles, scheme, 100)[0]
+    ]

@@ -157,8 +157,14 @@ class _Worker(asyncio.Protocol):
         # would only close it on a later turn of the loop)
         if proc.stdin is not None:
             proc.stdin.close()
+        try:
+            answers = proc.stdout.fileno() if proc.stdout is not None else None
+        except ValueError:  # already closed: the worker died
+            answers = None
         deadline = time.monotonic() + timeout
         while True:
+            if answers is not None:
+                self._read_answers(answers)
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid == proc.pid:
                 proc.returncode = os.waitstatus_to_exitcode(status)
@@ -166,6 +172,20 @@ class _Worker(asyncio.Protocol):
             if time.monotonic() > deadline:
                 proc.kill()
             time.sleep(0.005)
+
+    def _read_answers(self, fd: int) -> None:
+        """Read what the worker answers while it is being stopped: the event
+        loop does not read its pipe meanwhile, and a worker whose answer does
+        not fit in the pipe would block and never end. The answers settle
+        their calls as usual."""
+        while True:
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except OSError:  # nothing more for now (non-blocking pipe), or closed
+                return
+            if not chunk:
+                return
+            self.data_received(chunk)
 
 
 class ParsePool:
@@ -180,6 +200,8 @@ class ParsePool:
         self.closed = False
         self._workers: list[_Worker] = []
         self._starting: asyncio.Task[None] | None = None
+        #: calls sent to a worker and not answered yet
+        self._active = 0
 
     async def page(
         self,
@@ -216,9 +238,18 @@ class ParsePool:
     async def _run(self, name: str, *args: Any) -> Any:
         if not self.offloaded:
             return FUNCTIONS[name](*args)
+        self._active += 1
+        try:
+            return await self._in_worker(name, args)
+        finally:
+            self._active -= 1
+
+    async def _in_worker(self, name: str, args: tuple[Any, ...]) -> Any:
         if self._starting is None:
             self._starting = asyncio.ensure_future(self._start())
         await asyncio.shield(self._starting)
+        if self.closed:  # closed while the workers started
+            return FUNCTIONS[name](*args)
         workers = [worker for worker in self._workers if worker.alive]
         if not workers:
             self._break()
@@ -240,6 +271,14 @@ class ParsePool:
             worker = _Worker(index)
             await worker.start(loop)
             self._workers.append(worker)
+
+    async def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait (at most ``timeout`` seconds) until no call is in a worker:
+        before :meth:`close`, so that a call in flight (the dedup pipeline's
+        last batch, when the spider closes) is answered, not cut."""
+        deadline = time.monotonic() + timeout
+        while self._active and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
 
     def _break(self) -> None:
         if not self.broken:

@@ -11,6 +11,12 @@ callback reads ``page = await pool.page(...)``. The pipes are read and
 written by the event loop itself: no threads, no extra work on the
 crawler's thread beyond a pickle each way.
 
+The dedup pipeline has the same workers make the near-duplicate
+signatures of each stored batch (:meth:`ParsePool.entries`): pure CPU work
+too, which a thread of the crawler process would do holding the GIL the
+crawl thread needs. Before it closes the pool the spider calls
+:meth:`ParsePool.wait_idle`, so that calls in flight are answered, not cut.
+
 With ``processes=0`` the same functions run inline. A worker that dies
 (killed, out of memory) is not restarted: the pages it held and every page
 after are read inline, and :attr:`ParsePool.broken` says so; nothing is lost.
@@ -200,7 +206,7 @@ class ParsePool:
         self.closed = False
         self._workers: list[_Worker] = []
         self._starting: asyncio.Task[None] | None = None
-        #: calls sent to a worker and not answered yet
+        #: calls on their way to a worker or waiting for its answer
         self._active = 0
 
     async def page(

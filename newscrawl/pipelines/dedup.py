@@ -42,7 +42,7 @@ from newscrawl.dedup.minhash import (
     make_scheme,
 )
 from newscrawl.extract.pool import ParsePool
-from newscrawl.storage.client import DEFAULT_DATA_DIR, Store, open_store
+from newscrawl.storage.client import Store, data_dir, open_store
 from newscrawl.storage.errors import StorageUnavailable
 from newscrawl.storage.signals import articles_stored
 
@@ -132,8 +132,7 @@ class DedupPipeline:
         )
         self.snapshot_dir: Path | None = None
         if settings.getbool("NEWSCRAWL_NEARDUP_SNAPSHOT", True):
-            data_dir = settings.get("NEWSCRAWL_DATA_DIR") or DEFAULT_DATA_DIR
-            self.snapshot_dir = (Path(data_dir) / "dedup").absolute()
+            self.snapshot_dir = data_dir(settings) / "dedup"
         #: body length of every key met in this run (the store keeps the longer body)
         self.seen: dict[str, int] = {}
         #: articles waiting for the store to write them

@@ -54,7 +54,7 @@ from newscrawl.storage.batches import (
     journal_records,
     prepare_batch,
 )
-from newscrawl.storage.client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_DATA_DIR, Store, open_store
+from newscrawl.storage.client import DEFAULT_CONNECT_TIMEOUT, Store, data_dir, open_store
 from newscrawl.storage.documents import OUTCOMES, Document, to_document
 from newscrawl.storage.errors import StorageUnavailable, is_transient
 from newscrawl.storage.journal import Journal, journal_directory, other_journals
@@ -179,7 +179,7 @@ class MongoPipeline:
         self.reconnect_seconds = max(0.1, settings.getfloat("MONGO_RECONNECT_SECONDS", 5.0))
         self.connect_timeout = settings.getfloat("MONGO_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT)
         self.max_bytes = settings.getint("MONGO_MAX_DOCUMENT_BYTES", DEFAULT_MAX_BYTES)
-        self.data_dir = settings.get("NEWSCRAWL_DATA_DIR") or DEFAULT_DATA_DIR
+        self.data_dir = data_dir(settings)
         self.run_id = settings.get("NEWSCRAWL_RUN_ID") or new_run_id()
         self.schema = load_schema()
         self.store: Store | None = None

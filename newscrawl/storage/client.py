@@ -101,10 +101,21 @@ def resolve_mongo_uri(settings: Mapping[str, Any]) -> str | None:
     return os.environ.get("MONGO_URI") or None
 
 
+def data_dir(settings: Mapping[str, Any]) -> Path:
+    """``NEWSCRAWL_DATA_DIR`` (default ``.newscrawl``), absolute (relative
+    to the working dir): the embedded database, journals, dedup snapshots.
+
+    >>> data_dir({"NEWSCRAWL_DATA_DIR": "/srv/crawl"}).as_posix()
+    '/srv/crawl'
+    >>> data_dir({}) == Path(DEFAULT_DATA_DIR).absolute()
+    True
+    """
+    return Path(_settings(settings).get("NEWSCRAWL_DATA_DIR") or DEFAULT_DATA_DIR).absolute()
+
+
 def embedded_storage_path(settings: Mapping[str, Any]) -> Path:
-    """``<NEWSCRAWL_DATA_DIR>/mongo``, absolute (relative to the working dir)."""
-    data_dir = _settings(settings).get("NEWSCRAWL_DATA_DIR") or DEFAULT_DATA_DIR
-    return (Path(data_dir) / "mongo").absolute()
+    """``<NEWSCRAWL_DATA_DIR>/mongo``, absolute."""
+    return data_dir(settings) / "mongo"
 
 
 def write_concern_from_settings(settings: Mapping[str, Any]) -> WriteConcern:

@@ -148,9 +148,7 @@ def canonical_url(url: str) -> str:
     known = _CANONICAL.get(url)
     if known is None:
         known = _canonical_url(url)
-        if len(_CANONICAL) >= URL_CACHE_SIZE:
-            _CANONICAL.clear()
-        _CANONICAL[url] = known
+        remember_canonical({url: known})
     return known
 
 
@@ -175,10 +173,14 @@ def _canonical_url(url: str) -> str:
         if param:
             values = {name.lower(): value for name, value in parse_qsl(parts.query)}
             code = values.get(param.lower(), "")
-            query = urlencode({param: code}) if code else ""
-            return urlunsplit(("https", SHARE_HOSTS[0], parts.path, query, ""))
-        return urlunsplit(("https", SHARE_HOSTS[0], parts.path, parts.query, ""))
+            return _share_address(parts.path, urlencode({param: code}) if code else "")
+        return _share_address(parts.path, parts.query)
     return norm
+
+
+def _share_address(path: str, query: str) -> str:
+    """A share page or JSON address in its canonical form (https, the first share host)."""
+    return urlunsplit(("https", SHARE_HOSTS[0], path, query, ""))
 
 
 @lru_cache(maxsize=URL_CACHE_SIZE)
@@ -276,7 +278,7 @@ def share_json_url(share_url: str) -> str | None:
     parts = urlsplit(share_url if not share_url.startswith("//") else "https:" + share_url)
     query = urlencode({"id": code})
     url = urlunsplit((parts.scheme, parts.netloc, SHARE_JSON_PATH, query, ""))
-    remember_canonical({url: urlunsplit(("https", SHARE_HOSTS[0], SHARE_JSON_PATH, query, ""))})
+    remember_canonical({url: _share_address(SHARE_JSON_PATH, query)})
     return url
 
 

@@ -51,13 +51,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def make_entries(*args: Any) -> tuple[list[Entry], int]:
+def _dedup_entries(*args: Any) -> tuple[list[Entry], int]:
     """:func:`newscrawl.dedup.index.make_entries`, imported when first asked
     for: numpy and pymongo stay out of processes that never make signatures
     (the bench's bare spider imports the spider module)."""
-    from newscrawl.dedup.index import make_entries as make
+    from newscrawl.dedup.index import make_entries
 
-    return make(*args)
+    return make_entries(*args)
 
 
 #: frame header: payload length (unsigned 32-bit, big-endian)
@@ -66,7 +66,7 @@ HEADER = struct.Struct(">I")
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "page": read_page,
     "share": read_share,
-    "entries": make_entries,
+    "entries": _dedup_entries,
 }
 
 

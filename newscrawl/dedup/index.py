@@ -288,8 +288,12 @@ class DuplicateIndex:
         self.articles: Collection[Document] = db[ARTICLES]
         self.scheme = scheme
         self.margin = timedelta(seconds=max(0.0, margin_seconds))
-        self.table = BandTable(scheme.bands, sketch_bytes(scheme.num_perm))
         self._needed = equal_needed(scheme)
+        self._unopened()
+
+    def _unopened(self) -> None:
+        """The state before :meth:`open` (and after an open that failed)."""
+        self.table = BandTable(self.scheme.bands, sketch_bytes(self.scheme.num_perm))
         #: this process's writer number (None until opened)
         self.writer: int | None = None
         self._count = 0
@@ -342,12 +346,7 @@ class DuplicateIndex:
                 self._load(result)
         except BaseException:
             # half loaded: the next open starts again (under a new writer number)
-            self.writer = None
-            self.table = BandTable(self.scheme.bands, self.table.sketch_bytes)
-            self._count = self._written = 0
-            self._known.clear()
-            self._linked.clear()
-            self._ahead.clear()
+            self._unopened()
             raise
         result.seconds = time.monotonic() - started
         return result

@@ -4,8 +4,10 @@
    after checking that nginx answers what the Python replica answers.
 2. Crawls it ``--runs`` times each (default 3, median reported), each crawl
    in its own process: the bare spider (the limit), the product with storage
-   on (a fresh database on an embedded SecantusDB started before the clock)
-   and the product with storage off.
+   on (a fresh database on an embedded SecantusDB started before the clock),
+   the product with storage off, and storage off beside the database work of
+   a storage-on crawl, replayed (``bench/dbload.py``: the ceiling the
+   database's own CPU puts on the storage on/off ratio on this machine).
 3. Per-article CPU of extraction, cleaning and dedup over the saved pages,
    with a cProfile.
 4. The MongoDB write path against one ``insert_one`` per item.
@@ -28,11 +30,12 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cpu, crawls, nginx, parity, report, workers, writes
+from bench import cpu, crawls, dbload, nginx, parity, report, workers, writes
 
 logger = logging.getLogger("bench")
 
@@ -141,30 +144,43 @@ def run_crawls(
     shutil.rmtree(mongo_dir, ignore_errors=True)
     runs: list[crawls.CrawlRun] = []
     kinds = [k for k in crawls.KINDS if k in args.kinds]
+    extra: dict[str, Any] = {}
     with EmbeddedMongo(mongo_dir / "data") as db:
         assert db.uri is not None and db.pid is not None
+        uri, db_pids = db.uri, [db.pid]
         nginx_pids = [proxy.pid or 0, *nginx.child_pids(proxy.pid or 0)]
+
+        def crawl(kind: str, run: int, **kw: Any) -> crawls.CrawlRun:
+            settings = {
+                "MONGO_URI": uri,
+                "MONGO_DATABASE": f"bench_{kind}_{run}",
+                "NEWSCRAWL_DATA_DIR": str((out / "data").absolute()),
+                **dict(args.set),
+            }
+            return crawls.run_crawl(
+                kind,
+                run,
+                proxy_url=proxy.proxy_url,
+                workdir=out / "crawls",
+                settings=settings,
+                watch_db=db_pids,
+                watch_nginx=nginx_pids,
+                **kw,
+            )
+
+        if args.crawls and crawls.DB_LOAD in kinds:
+            extra["dbload"] = record_dbload(crawl, out / "crawls")
         for run in range(args.runs if args.crawls else 0):
             order = kinds[run % len(kinds) :] + kinds[: run % len(kinds)]
             for kind in order:
-                settings = {
-                    "MONGO_URI": db.uri,
-                    "MONGO_DATABASE": f"bench_{kind}_{run}",
-                    "NEWSCRAWL_DATA_DIR": str((out / "data").absolute()),
-                    **dict(args.set),
-                }
-                runs.append(
-                    crawls.run_crawl(
-                        kind,
-                        run,
-                        proxy_url=proxy.proxy_url,
-                        workdir=out / "crawls",
-                        settings=settings,
-                        watch_db=[db.pid],
-                        watch_nginx=nginx_pids,
+                if kind == crawls.DB_LOAD:
+                    info = extra["dbload"]
+                    beside = dbload.replay_command(
+                        Path(info["log"]), uri, f"bench_replay_{run}", info["scale"]
                     )
-                )
-        extra: dict[str, Any] = {}
+                    runs.append(crawl(kind, run, beside=beside))
+                else:
+                    runs.append(crawl(kind, run))
         if args.writes:
             pages = cpu.saved_pages(Path(args.site_dir))
             extra["writes"] = writes.measure_writes(db.uri, cpu.article_documents(pages))
@@ -175,6 +191,31 @@ def run_crawls(
                 {"MONGO_URI": db.uri, "NEWSCRAWL_DATA_DIR": str((out / "data").absolute())},
             )
     return runs, extra
+
+
+def record_dbload(crawl: Callable[..., crawls.CrawlRun], workdir: Path) -> dict[str, Any]:
+    """Two untimed crawls before the rounds: storage on, its database commands
+    recorded; storage off, for its length. What was recorded, and the scale
+    of the replay's timeline.
+
+    The replay plays the recording on the storage-off crawl's timeline: the
+    database does the work of a storage-on crawl at the pace the storage-off
+    crawl runs (bench/dbload.py)."""
+    log = workdir.absolute() / "dbload.bson"
+    recorded = crawl(crawls.PRODUCT, -1, record=log)
+    calibration = crawl(crawls.NO_STORE, -1)
+    scale = round(calibration.elapsed / recorded.elapsed, 3) if recorded.elapsed else 1.0
+    commands = sum(1 for _ in dbload.load(log))
+    info = {
+        "log": str(log),
+        "commands": commands,
+        "recorded_elapsed": recorded.elapsed,
+        "recorded_db_cpu_seconds": recorded.db_cpu_seconds,
+        "storage_off_elapsed": calibration.elapsed,
+        "scale": scale,
+    }
+    logger.info("dbload: %d commands recorded, replayed at x%.3f", commands, scale)
+    return info
 
 
 def _setting(text: str) -> tuple[str, str]:

@@ -1,5 +1,6 @@
-"""Timed crawls, each in its own process: the bare spider (the limit) and the
-product (``newscrawl crawl finews``) with storage on and off.
+"""Timed crawls, each in its own process: the bare spider (the limit), the
+product (``newscrawl crawl finews``) with storage on and off, and storage off
+beside the database work of a storage-on crawl, replayed (bench/dbload.py).
 
 Pages per second is ``downloader/response_count`` over the crawl's own
 ``elapsed_time_seconds`` (spider opened to closed: opening the store,
@@ -32,7 +33,9 @@ START_URL = "http://finews.withounder.com/"
 BARE = "bare"
 PRODUCT = "product"
 NO_STORE = "product_nostore"
-KINDS = (BARE, PRODUCT, NO_STORE)
+#: storage off while a storage-on crawl's database commands are replayed beside it
+DB_LOAD = "nostore_dbload"
+KINDS = (BARE, PRODUCT, NO_STORE, DB_LOAD)
 #: store outcomes that mean "this article is in the database"
 STORED = ("inserted", "updated", "unchanged")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -92,15 +95,21 @@ def _delta(after: float | None, before: float | None) -> float | None:
     return round(after - before, 3) if after is not None and before is not None else None
 
 
-def crawl_command(kind: str, stats_file: Path, settings: Mapping[str, Any]) -> list[str]:
-    """The command line of one crawl of ``kind``."""
+def crawl_command(
+    kind: str, stats_file: Path, settings: Mapping[str, Any], record: Path | None = None
+) -> list[str]:
+    """The command line of one crawl of ``kind``; with ``record``, the product's
+    database commands are saved there (bench/dbload.py)."""
     if kind == BARE:
         cmd = [sys.executable, "-m", "bench.bare", "--stats-out", str(stats_file)]
+    elif record is not None:
+        cmd = [sys.executable, "-m", "bench.dbload", "record", str(record), "--"]
+        cmd += ["crawl", "finews", "--stats-out", str(stats_file)]
     else:
         cmd = [sys.executable, "-m", "newscrawl", "crawl", "finews", "--stats-out", str(stats_file)]
     cmd += ["-a", f"start_url={START_URL}"]
     merged: dict[str, Any] = {**COMMON_SETTINGS, **settings}
-    if kind == NO_STORE:
+    if kind in (NO_STORE, DB_LOAD):
         merged["MONGO_ENABLED"] = False
     for name, value in merged.items():
         text = json.dumps(value) if isinstance(value, dict | list | bool) else str(value)
@@ -118,26 +127,38 @@ def run_crawl(
     watch_db: Iterable[int] = (),
     watch_nginx: Iterable[int] = (),
     timeout: float = 1800.0,
+    record: Path | None = None,
+    beside: list[str] | None = None,
 ) -> CrawlRun:
-    """Run one crawl of ``kind`` to the end in a child process and measure it."""
+    """Run one crawl of ``kind`` to the end in a child process and measure it.
+
+    ``record``: save the crawl's database commands there. ``beside``: the
+    command line of a replay (``bench.dbload replay``), started as the crawl
+    starts; what it reports goes to ``extra["beside"]``."""
     workdir = workdir.absolute()
     workdir.mkdir(parents=True, exist_ok=True)
     tag = f"{kind}-{run}"
     stats_file = workdir / f"{tag}.stats.json"
     log_file = workdir / f"{tag}.log"
     stats_file.unlink(missing_ok=True)
-    cmd = crawl_command(kind, stats_file, settings)
+    cmd = crawl_command(kind, stats_file, settings, record)
     env = {**os.environ, "http_proxy": proxy_url, "https_proxy": proxy_url}
     for name in ("no_proxy", "NO_PROXY", "HTTP_PROXY", "HTTPS_PROXY"):
         env.pop(name, None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     db_pids, nginx_pids = list(watch_db), list(watch_nginx)
+    companion = _start_beside(beside, env) if beside else None
     db_before, nginx_before = process_cpu_seconds(db_pids), process_cpu_seconds(nginx_pids)
     started = time.monotonic()
     with open(log_file, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        if companion is not None:
+            assert companion.stdin is not None
+            companion.stdin.write("go\n")
+            companion.stdin.flush()
         _, status, usage = _wait4(proc, timeout)
     wall = time.monotonic() - started
+    beside_report = _finish_beside(companion) if companion is not None else None
     db_cpu = _delta(process_cpu_seconds(db_pids), db_before)
     nginx_cpu = _delta(process_cpu_seconds(nginx_pids), nginx_before)
     code = os.waitstatus_to_exitcode(status)
@@ -176,6 +197,7 @@ def run_crawl(
             },
             "dupefilter_filtered": int(stats.get("dupefilter/filtered", 0)),
             "write_errors": int(stats.get("newscrawl/store/write_errors", 0)),
+            **({"beside": beside_report} if beside_report is not None else {}),
         },
     )
     logger.info(
@@ -193,6 +215,28 @@ def run_crawl(
         logger.warning("%s run %d ended with code %d (%s); see %s", kind, run, code,
                        result.finish_reason, log_file)  # fmt: skip
     return result
+
+
+def _start_beside(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start the replay and wait for its ``ready`` (connected, database fresh)."""
+    proc = subprocess.Popen(
+        cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if line != "ready":
+        proc.kill()
+        raise RuntimeError(f"the replay beside the crawl did not start: {line!r} ({cmd})")
+    return proc
+
+
+def _finish_beside(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    """Wait for the replay to send its last command; what it reports."""
+    out, _ = proc.communicate(timeout=600)
+    last = out.strip().splitlines()[-1:] if out else []
+    report: dict[str, Any] = json.loads(last[0]) if last else {}
+    report["exit_code"] = proc.returncode
+    return report
 
 
 def _wait4(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, int, Any]:
@@ -245,8 +289,19 @@ def round_ratios(runs: Iterable[CrawlRun], top: str, bottom: str) -> list[float]
     ]
 
 
+#: (key, top kind, bottom kind): the two ratios the issues ask for, and the
+#: ceilings the database's own work puts on them
+RATIOS = (
+    ("product_over_limit", PRODUCT, BARE),
+    ("storage_on_over_off", PRODUCT, NO_STORE),
+    ("dbload_over_off", DB_LOAD, NO_STORE),
+    ("dbload_over_limit", DB_LOAD, BARE),
+)
+
+
 def summarize_runs(runs: list[CrawlRun]) -> dict[str, Any]:
-    """Per kind: the runs, their medians; and the two ratios the issues ask for."""
+    """Per kind: the runs, their medians; the ratios of ``RATIOS``, of the
+    medians and of each round."""
     out: dict[str, Any] = {}
     for kind in KINDS:
         mine = [run for run in runs if run.kind == kind]
@@ -272,15 +327,10 @@ def summarize_runs(runs: list[CrawlRun]) -> dict[str, Any]:
             "all_finished": all(r.finish_reason == "finished" and r.exit_code == 0 for r in mine),
         }
     rate = {k: out[k]["median"]["pages_per_second"] for k in out}
-    if rate.get(BARE) and rate.get(PRODUCT):
-        out["product_over_limit"] = round(rate[PRODUCT] / rate[BARE], 3)
-    if rate.get(NO_STORE) and rate.get(PRODUCT):
-        out["storage_on_over_off"] = round(rate[PRODUCT] / rate[NO_STORE], 3)
-    for key, top, bottom in (
-        ("product_over_limit_rounds", PRODUCT, BARE),
-        ("storage_on_over_off_rounds", PRODUCT, NO_STORE),
-    ):
+    for key, top, bottom in RATIOS:
+        if rate.get(top) and rate.get(bottom):
+            out[key] = round(rate[top] / rate[bottom], 3)
         ratios = round_ratios(runs, top, bottom)
         if ratios:
-            out[key] = ratios
+            out[f"{key}_rounds"] = ratios
     return out

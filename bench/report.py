@@ -130,6 +130,8 @@ def markdown(results: dict[str, Any]) -> str:
             "bare": "limit: bare spider (no extraction, no pipelines, no DB)",
             "product": "product: `newscrawl crawl finews`, storage on",
             "product_nostore": "product, storage off (`MONGO_ENABLED=False`)",
+            "nostore_dbload": "storage off, beside a storage-on crawl's database commands "
+            "replayed into the same server (`bench/dbload.py`)",
         }
         for key, label in labels.items():
             kind = crawls.get(key)
@@ -154,8 +156,30 @@ def markdown(results: dict[str, Any]) -> str:
             f"| storage on / storage off (issue 9) | {_fmt(storage, 3)} "
             f"| {_rounds(crawls.get('storage_on_over_off_rounds'))} "
             f"| ≥ {STORAGE_ON_OVER_OFF} | {verdict(storage, STORAGE_ON_OVER_OFF)} |",
-            "",
         ]
+        for key, label, target in (
+            ("dbload_over_off", "ceiling of storage on / off: the database's work alone",
+             STORAGE_ON_OVER_OFF),
+            ("dbload_over_limit", "ceiling of product / limit: the database's work alone",
+             PRODUCT_OVER_LIMIT),
+        ):  # fmt: skip
+            if crawls.get(key) is not None:
+                lines.append(
+                    f"| {label} | {_fmt(crawls[key], 3)} | {_rounds(crawls.get(f'{key}_rounds'))} "
+                    f"| (≥ {target} needed) | {verdict(crawls[key], target)} |"
+                )
+        lines.append("")
+        dbload = results.get("dbload")
+        if dbload:
+            lines += [
+                f"Database work replayed: {dbload['commands']} commands recorded from an "
+                "untimed storage-on crawl (SecantusDB CPU "
+                f"{_fmt(dbload['recorded_db_cpu_seconds'])} s), "
+                f"sent on the storage-off crawl's timeline (x{dbload['scale']}). The crawler "
+                "does none of the storage work in that crawl: a crawl that stores its articles "
+                "cannot run faster than it on this machine.",
+                "",
+            ]
     cpu = results.get("cpu")
     if cpu:
         per = cpu["us_per_article"]

@@ -10,10 +10,12 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pymongo import MongoClient
 
-from bench import crawls, nginx, parity
+from bench import crawls, dbload, nginx, parity
 from newscrawl.replica.build import build_site
 from newscrawl.replica.process import ReplicaProcess
 
@@ -22,6 +24,7 @@ BENCH_MODULES = (
     "bench.parity",
     "bench.handlers",
     "bench.crawls",
+    "bench.dbload",
     "bench.report",
     "bench.writes",
     "bench.workers",
@@ -139,3 +142,88 @@ def test_post_fields_same_from_the_links_parse(small_site: Path) -> None:
         shared = parse_post_page(response.text, page.url, response.selector)
         assert shared == alone
         assert shared is not None
+
+
+@needs_nginx
+@pytest.mark.crawl
+def test_replay_does_the_database_work_of_the_recorded_crawl(
+    small_site: Path,
+    nginx_proxy: nginx.NginxProxy,
+    tmp_path: Path,
+    mongo_uri: str,
+    mongo_client: MongoClient[dict[str, Any]],
+    mongo_db_name: str,
+) -> None:
+    """The bench's ceiling crawl (storage off beside a storage-on crawl's
+    database commands, replayed) is only a ceiling if the replay makes the
+    server do that crawl's work: the replayed database must hold what the
+    crawl stored, document for document, with the same indexes."""
+    log = tmp_path / "dbload.bson"
+    settings = {
+        "MONGO_URI": mongo_uri,
+        "MONGO_DATABASE": mongo_db_name,
+        "NEWSCRAWL_DATA_DIR": str(tmp_path / "data"),
+    }
+    run = crawls.run_crawl(
+        crawls.PRODUCT,
+        0,
+        proxy_url=nginx_proxy.proxy_url,
+        workdir=tmp_path / "crawl",
+        settings=settings,
+        record=log,
+    )
+    assert run.exit_code == 0, Path(run.log).read_text()[-3000:]
+    assert run.stored > 30
+    replayed = f"{mongo_db_name}_replay"
+    try:
+        off = crawls.run_crawl(
+            crawls.DB_LOAD,
+            0,
+            proxy_url=nginx_proxy.proxy_url,
+            workdir=tmp_path / "crawl",
+            settings={"NEWSCRAWL_DATA_DIR": str(tmp_path / "data")},
+            beside=dbload.replay_command(log, mongo_uri, replayed, 0.5),
+        )
+        assert off.exit_code == 0, Path(off.log).read_text()[-3000:]
+        assert off.stored == 0  # storage off: the crawler wrote nothing
+        report = off.extra["beside"]
+        assert report["exit_code"] == 0
+        assert report["commands"] == sum(1 for _ in dbload.load(log)) > 10
+        assert report["errors"] == 0
+        source, copy = mongo_client[mongo_db_name], mongo_client[replayed]
+        for name in ("articles", "page_state", "dedup_index"):
+            fields = {"_id": 1, "content_hash": 1, "kind": 1, "root": 1}
+            mine = sorted(map(str, source[name].find({}, fields)))
+            assert mine, name
+            assert sorted(map(str, copy[name].find({}, fields))) == mine, name
+        assert copy["articles"].index_information() == source["articles"].index_information()
+        assert copy["articles"].options() == source["articles"].options()  # the validator
+    finally:
+        mongo_client.drop_database(replayed)
+
+
+def test_recorder_keeps_commands_not_driver_chatter(
+    mongo_uri: str, mongo_client: MongoClient[dict[str, Any]], mongo_db_name: str, tmp_path: Path
+) -> None:
+    recorder = dbload.Recorder()
+    client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri, event_listeners=[recorder])
+    try:
+        db = client[mongo_db_name]
+        db.things.insert_many([{"_id": i, "n": i} for i in range(5)])
+        db.things.update_one({"_id": 2}, {"$set": {"n": 20}})
+        assert len(list(db.things.find({}, batch_size=2))) == 5  # getMore follows
+    finally:
+        client.close()
+    assert recorder.save(tmp_path / "log.bson") == 3
+    entries = list(dbload.load(tmp_path / "log.bson"))
+    assert [next(iter(e["cmd"])) for e in entries] == ["insert", "update", "find"]
+    assert all("lsid" not in e["cmd"] and "$db" not in e["cmd"] for e in entries)
+    assert [e["t"] for e in entries] == sorted(e["t"] for e in entries)
+    report = dbload.replay(entries, mongo_client, f"{mongo_db_name}_r", scale=0.0)
+    try:
+        assert report["commands"] == 3 and report["errors"] == 0
+        assert list(mongo_client[f"{mongo_db_name}_r"].things.find().sort("_id")) == list(
+            mongo_client[mongo_db_name].things.find().sort("_id")
+        )
+    finally:
+        mongo_client.drop_database(f"{mongo_db_name}_r")

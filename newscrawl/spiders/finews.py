@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from scrapy import Request, Spider
 from scrapy.http import Response, TextResponse
-from scrapy.utils.defer import deferred_from_coro
 from twisted.python.failure import Failure
 
 from newscrawl import runs
@@ -25,7 +24,6 @@ from newscrawl.sites import finews
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
-    from twisted.internet.defer import Deferred
 
     from newscrawl.distributed.shares import SharedShares
 
@@ -414,11 +412,9 @@ class FinewsSpider(Spider):
         if self.crawler.stats is not None:
             self.crawler.stats.inc_value(f"newscrawl/{key}")
 
-    def closed(self, reason: str) -> Deferred[None]:
-        """Scrapy waits for the returned Deferred (``spider_closed``)."""
-        return deferred_from_coro(self._close())
-
-    async def _close(self) -> None:
+    async def closed(self, reason: str) -> None:
+        """Scrapy awaits it (``spider_closed``); a coroutine, not a Deferred,
+        which Scrapy 2.14+ calls deprecated (a warning in every crawl's log)."""
         # the dedup pipeline's last batch may be in the parse process: answered, not cut
         await self.reader.wait_idle()
         if self.reader.broken:

@@ -42,6 +42,11 @@ def _crawl(
 
 
 def cmd_crawl(args: argparse.Namespace) -> int:
+    from newscrawl.runner import spider_problem
+
+    if problem := spider_problem(args.spider):
+        print(f"newscrawl crawl: {problem}", file=sys.stderr)
+        return 2
     settings: dict[str, Any] = dict(_pairs(args.set, "-s"))
     if args.mongo_uri:
         settings["MONGO_URI"] = args.mongo_uri
@@ -190,6 +195,10 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         settings["MONGO_URI"] = args.mongo_uri
     if args.every is None and not args.once:
         raise SystemExit("newscrawl schedule: give --every INTERVAL (or --once)")
+    from newscrawl.runner import spider_problem
+
+    if problem := spider_problem(args.spider):
+        raise SystemExit(f"newscrawl schedule: {problem}")
     try:
         options = ScheduleOptions(
             spider=args.spider,

@@ -18,6 +18,22 @@ def project_settings(overrides: dict[str, Any] | None = None) -> Any:
     return settings
 
 
+def spider_problem(name: str) -> str | None:
+    """Why ``name`` is not a spider of the project, or None when it is.
+
+    >>> spider_problem("finews") is None
+    True
+    >>> spider_problem("nosuch")
+    "no spider named 'nosuch' (the project's spiders: finews)"
+    """
+    from scrapy.spiderloader import get_spider_loader
+
+    names = sorted(get_spider_loader(project_settings()).list())
+    if name in names:
+        return None
+    return f"no spider named {name!r} (the project's spiders: {', '.join(names) or 'none'})"
+
+
 def run_crawl(
     spider: str, overrides: dict[str, Any] | None = None, spider_args: dict[str, str] | None = None
 ) -> dict[str, Any]:

@@ -177,16 +177,29 @@ def test_sigterm_stops_the_running_crawl_gracefully_and_releases_the_lock(
 def test_a_crawl_that_dies_still_leaves_a_run_record(
     tmp_path: Path, mongo_settings: dict[str, Any], mongo_db: Database[dict[str, Any]]
 ) -> None:
-    cmd = [sys.executable, "-m", "newscrawl", "schedule", "no-such-spider", "--every", "1s"]
-    cmd += ["--max-runs", "1"]
-    for name, value in mongo_settings.items():
-        cmd += ["-s", f"{name}={value}"]
+    # the crawl process dies at start: a downloader middleware that does not exist
+    broken = {**mongo_settings, "DOWNLOADER_MIDDLEWARES": '{"no_such_module.Middleware": 1}'}
+    cmd = schedule_command(broken, "--every", "1s", "--max-runs", "1")
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = list(mongo_db.crawl_runs.find())
     assert len(runs) == 1
     assert runs[0]["finish_reason"] == "crashed" and runs[0]["exit_code"] != 0
-    assert runs[0]["spider"] == "no-such-spider"
+    assert runs[0]["spider"] == "finews"
+
+
+@pytest.mark.parametrize("command", ["crawl", "schedule"])
+def test_an_unknown_spider_is_refused_at_once_with_the_known_ones(
+    tmp_path: Path, command: str
+) -> None:
+    cmd = [sys.executable, "-m", "newscrawl", command, "no-such-spider"]
+    if command == "schedule":
+        cmd.append("--once")
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert f"newscrawl {command}: no spider named 'no-such-spider'" in proc.stderr
+    assert "finews" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 @pytest.mark.crawl

@@ -41,13 +41,20 @@ def _crawl(
     return 0 if ok else 1
 
 
-def cmd_crawl(args: argparse.Namespace) -> int:
-    from newscrawl.runner import spider_problem
+def _config_problems(spider: str, settings: dict[str, Any]) -> list[str]:
+    """An unknown spider, settings of the wrong type: each in one line."""
+    from newscrawl.runner import setting_problems, spider_problem
 
-    if problem := spider_problem(args.spider):
-        print(f"newscrawl crawl: {problem}", file=sys.stderr)
-        return 2
+    problem = spider_problem(spider)
+    return ([problem] if problem else []) + setting_problems(settings)
+
+
+def cmd_crawl(args: argparse.Namespace) -> int:
     settings: dict[str, Any] = dict(_pairs(args.set, "-s"))
+    if problems := _config_problems(args.spider, settings):
+        for line in problems:
+            print(f"newscrawl crawl: {line}", file=sys.stderr)
+        return 2
     if args.mongo_uri:
         settings["MONGO_URI"] = args.mongo_uri
     if args.loglevel:
@@ -195,10 +202,8 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         settings["MONGO_URI"] = args.mongo_uri
     if args.every is None and not args.once:
         raise SystemExit("newscrawl schedule: give --every INTERVAL (or --once)")
-    from newscrawl.runner import spider_problem
-
-    if problem := spider_problem(args.spider):
-        raise SystemExit(f"newscrawl schedule: {problem}")
+    if problems := _config_problems(args.spider, settings):
+        raise SystemExit("\n".join(f"newscrawl schedule: {problem}" for problem in problems))
     try:
         options = ScheduleOptions(
             spider=args.spider,

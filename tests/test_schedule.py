@@ -188,20 +188,6 @@ def test_a_crawl_that_dies_still_leaves_a_run_record(
     assert runs[0]["spider"] == "finews"
 
 
-@pytest.mark.parametrize("command", ["crawl", "schedule"])
-def test_an_unknown_spider_is_refused_at_once_with_the_known_ones(
-    tmp_path: Path, command: str
-) -> None:
-    cmd = [sys.executable, "-m", "newscrawl", command, "no-such-spider"]
-    if command == "schedule":
-        cmd.append("--once")
-    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert proc.returncode != 0
-    assert f"newscrawl {command}: no spider named 'no-such-spider'" in proc.stderr
-    assert "finews" in proc.stderr
-    assert "Traceback" not in proc.stderr
-
-
 @pytest.mark.crawl
 def test_once_crawls_unless_the_lock_is_held(
     tmp_path: Path, mongo_settings: dict[str, Any], mongo_db: Database[dict[str, Any]]

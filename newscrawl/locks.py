@@ -43,7 +43,7 @@ from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 
-from newscrawl.storage.client import Store, open_store
+from newscrawl.storage.client import Store, open_crawl_store
 from newscrawl.storage.errors import StorageUnavailable
 
 logger = logging.getLogger(__name__)
@@ -208,7 +208,7 @@ class CrawlLock:
     async def spider_opened(self, spider: Spider) -> None:
         site = str(getattr(spider, "site", None) or spider.name)
         try:
-            self.store = await run_in_thread(open_store, self.crawler.settings)
+            self.store = await open_crawl_store(self.crawler)
             self.lock = MongoLock(self.store.db, crawl_lock_name(site), ttl=self.ttl)
             taken = await run_in_thread(self.lock.acquire)
             holder = None if taken else await run_in_thread(self.lock.holder)

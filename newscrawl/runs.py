@@ -458,11 +458,11 @@ class RunRecorder:
         return ext
 
     async def spider_opened(self) -> None:
-        from newscrawl.storage.client import open_store
+        from newscrawl.storage.client import open_crawl_store
 
         self.started_at = datetime.now(tz=UTC)
         try:
-            self.store = await run_in_thread(open_store, self.crawler.settings)
+            self.store = await open_crawl_store(self.crawler)
         except (StorageUnavailable, PyMongoError) as exc:
             logger.warning("No run record for this crawl: %s", exc)
 

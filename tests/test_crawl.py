@@ -3,6 +3,7 @@ proxy, into a real MongoDB-wire server. Nothing mocked."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -113,11 +114,19 @@ def test_unreachable_mongo_uri_fails_at_start_with_a_clear_message(
 ) -> None:
     import socket
 
+    timeout = 5
     with socket.socket() as sock:  # bound, never listening: connections are refused
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        settings = {"MONGO_URI": f"mongodb://127.0.0.1:{port}/", "MONGO_CONNECT_TIMEOUT": 2}
+        settings = {"MONGO_URI": f"mongodb://127.0.0.1:{port}/", "MONGO_CONNECT_TIMEOUT": timeout}
+        started = time.monotonic()
         code, stats, output = run_crawl(real_site[1].proxy_url, settings, tmp_path, timeout=60)
+        took = time.monotonic() - started
     assert code != 0
     assert f"127.0.0.1:{port}" in output
     assert stats.get("item_scraped_count", 0) == 0
+    # the summary says why, whichever component met the database first
+    assert f"store error        cannot reach MongoDB at mongodb://127.0.0.1:{port}/" in output
+    # one connect timeout for the crawl, not one per component that opens the
+    # store (five do: 25 s and more before open_crawl_store)
+    assert took < 2 * timeout + 5, took

@@ -58,7 +58,7 @@ from newscrawl.incremental.state import (
 )
 from newscrawl.runs import urls_to_retry
 from newscrawl.sites import finews
-from newscrawl.storage.client import Store, open_store
+from newscrawl.storage.client import Store, open_crawl_store
 from newscrawl.storage.errors import StorageUnavailable
 from newscrawl.storage.signals import articles_stored
 
@@ -179,7 +179,7 @@ class Incremental:
             return
         wall_now = _now()
         try:
-            self.store = await run_in_thread(open_store, self.crawler.settings)
+            self.store = await open_crawl_store(self.crawler)
             db = self.store.db
             await run_in_thread(ensure_page_state, db)
             self.state = await run_in_thread(

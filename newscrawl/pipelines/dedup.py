@@ -42,7 +42,7 @@ from newscrawl.dedup.minhash import (
     make_scheme,
 )
 from newscrawl.extract.pool import ParsePool
-from newscrawl.storage.client import Store, data_dir, open_store
+from newscrawl.storage.client import Store, data_dir, open_crawl_store
 from newscrawl.storage.errors import StorageUnavailable
 from newscrawl.storage.signals import articles_stored
 
@@ -160,7 +160,7 @@ class DedupPipeline:
         if not self.enabled or self.scheme is None:
             return
         try:
-            self.store = await run_in_thread(open_store, self.crawler.settings)
+            self.store = await open_crawl_store(self.crawler)
             index = DuplicateIndex(self.store.db, self.scheme, snapshot_dir=self.snapshot_dir)
             await run_in_thread(index.ensure)
             loaded = await run_in_thread(index.open)

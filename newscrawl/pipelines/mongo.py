@@ -54,7 +54,7 @@ from newscrawl.storage.batches import (
     journal_records,
     prepare_batch,
 )
-from newscrawl.storage.client import DEFAULT_CONNECT_TIMEOUT, Store, data_dir, open_store
+from newscrawl.storage.client import DEFAULT_CONNECT_TIMEOUT, Store, data_dir, open_crawl_store
 from newscrawl.storage.documents import OUTCOMES, Document, to_document
 from newscrawl.storage.errors import StorageUnavailable, is_transient
 from newscrawl.storage.journal import Journal, journal_directory, other_journals
@@ -215,7 +215,7 @@ class MongoPipeline:
         collections up to date, find the journal; an unusable store closes
         the crawl at once with reason ``store_unavailable``."""
         try:
-            self.store = await run_in_thread(open_store, self.crawler.settings)
+            self.store = await open_crawl_store(self.crawler)
             await run_in_thread(ensure_collections, self.store.db)
         except (StorageUnavailable, PyMongoError) as exc:
             message = str(exc)

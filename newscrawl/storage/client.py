@@ -1,7 +1,9 @@
 """Opening the database: one shared client per crawl process.
 
 ``open_store(settings)`` is what every component calls (the store pipeline,
-run records, locks, the dedup index). Components of one process that name the
+run records, locks, the dedup index; in a crawl through
+:func:`open_crawl_store`, which stops a crawl whose database cannot be used
+after one connect timeout, not one per component). Components of one process that name the
 same server share one :class:`pymongo.MongoClient` (and one embedded server);
 each gets its own :class:`Store` handle and closes it, and the client (and the
 embedded server) is closed when the last handle is.
@@ -24,14 +26,16 @@ Settings read (all optional):
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymongo import MongoClient
 from pymongo.database import Database
@@ -41,6 +45,9 @@ from scrapy.settings import BaseSettings
 
 from newscrawl.storage.embedded import EmbeddedMongo
 from newscrawl.storage.errors import StorageUnavailable
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
 
 logger = logging.getLogger(__name__)
 
@@ -210,6 +217,38 @@ def open_store(settings: Mapping[str, Any]) -> Store:
             "the store could not tell a stored article from a lost one; use w >= 1"
         )
     return Store(client=shared.client, db=db, uri=shared.uri, embedded=shared.embedded, _key=key)
+
+
+#: the stat that says why a crawl's database could not be used (the summary prints it)
+ERROR_STAT = "newscrawl/store/error"
+#: per crawl: one open at a time, and why the database could not be used
+_crawl_opens: weakref.WeakKeyDictionary[Crawler, asyncio.Lock] = weakref.WeakKeyDictionary()
+_crawl_failures: weakref.WeakKeyDictionary[Crawler, StorageUnavailable] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def open_crawl_store(crawler: Crawler) -> Store:
+    """:func:`open_store` with the crawl's settings, off the reactor thread, for
+    a component of that crawl. The crawl's components open one at a time (the
+    first connects, the others join its client); once one found the database
+    unusable, the others get the same error at once, and :data:`ERROR_STAT`
+    says why. A crawl whose MongoDB cannot be reached so stops after one
+    ``MONGO_CONNECT_TIMEOUT``, not after one per component (five open it)."""
+    from scrapy.utils.asyncio import run_in_thread
+
+    lock = _crawl_opens.setdefault(crawler, asyncio.Lock())
+    async with lock:
+        failed = _crawl_failures.get(crawler)
+        if failed is not None:
+            raise StorageUnavailable(str(failed))
+        try:
+            return await run_in_thread(open_store, crawler.settings)
+        except StorageUnavailable as exc:
+            _crawl_failures[crawler] = exc
+            if crawler.stats is not None and not crawler.stats.get_value(ERROR_STAT):
+                crawler.stats.set_value(ERROR_STAT, str(exc))
+            raise
 
 
 def _connect(uri: str | None, storage_path: Path, timeout: float) -> _Shared:

@@ -23,7 +23,7 @@ def project_settings(overrides: dict[str, Any] | None = None) -> Any:
 def setting_problems(overrides: Mapping[str, Any]) -> list[str]:
     """What is wrong with settings given as text (``-s NAME=VALUE``): a value
     Scrapy or newscrawl could not read as the type of the setting's default
-    (a number, a boolean, a JSON object). Found here, the user gets one line
+    (a number, a boolean, a duration, a JSON object). Found here, the user gets one line
     instead of a traceback from deep in a component.
 
     >>> setting_problems({"MONGO_BATCH_SIZE": "abc", "MONGO_FLUSH_SECONDS": "0.5",

@@ -3,10 +3,11 @@
 ``open_store(settings)`` is what every component calls (the store pipeline,
 run records, locks, the dedup index; in a crawl through
 :func:`open_crawl_store`, which stops a crawl whose database cannot be used
-after one connect timeout, not one per component). Components of one process that name the
-same server share one :class:`pymongo.MongoClient` (and one embedded server);
-each gets its own :class:`Store` handle and closes it, and the client (and the
-embedded server) is closed when the last handle is.
+after one connect timeout, not one per component). Components of one
+process that name the same server share one :class:`pymongo.MongoClient`
+(and one embedded server); each gets its own :class:`Store` handle and
+closes it, and the client (and the embedded server) is closed when the last
+handle is.
 
 Settings read (all optional):
 

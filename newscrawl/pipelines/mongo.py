@@ -54,7 +54,13 @@ from newscrawl.storage.batches import (
     journal_records,
     prepare_batch,
 )
-from newscrawl.storage.client import DEFAULT_CONNECT_TIMEOUT, Store, data_dir, open_crawl_store
+from newscrawl.storage.client import (
+    DEFAULT_CONNECT_TIMEOUT,
+    ERROR_STAT,
+    Store,
+    data_dir,
+    open_crawl_store,
+)
 from newscrawl.storage.documents import OUTCOMES, Document, to_document
 from newscrawl.storage.errors import StorageUnavailable, is_transient
 from newscrawl.storage.journal import Journal, journal_directory, other_journals
@@ -222,7 +228,7 @@ class MongoPipeline:
             if self.store is not None and not isinstance(exc, StorageUnavailable):
                 message = f"cannot prepare MongoDB at {self.store.uri}: {exc}"
             logger.error("Article store unavailable, closing the crawl: %s", message)
-            self.stats.set_value(f"{STATS}/error", message)
+            self.stats.set_value(ERROR_STAT, message)
             await self._close_store()
             self.store = None
             raise CloseSpider(STORE_UNAVAILABLE) from exc

@@ -220,7 +220,8 @@ def open_store(settings: Mapping[str, Any]) -> Store:
     return Store(client=shared.client, db=db, uri=shared.uri, embedded=shared.embedded, _key=key)
 
 
-#: the stat that says why a crawl's database could not be used (the summary prints it)
+#: the stat that says why a crawl's database could not be used (the summary prints
+#: it): set by whichever component met it first, the store pipeline included
 ERROR_STAT = "newscrawl/store/error"
 #: per crawl: one open at a time, and why the database could not be used
 _crawl_opens: weakref.WeakKeyDictionary[Crawler, asyncio.Lock] = weakref.WeakKeyDictionary()

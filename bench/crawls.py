@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.dbload import record_command
 from bench.handlers import SETTINGS as HANDLER_SETTINGS
 
 logger = logging.getLogger(__name__)
@@ -102,11 +103,9 @@ def crawl_command(
     database commands are saved there (bench/dbload.py)."""
     if kind == BARE:
         cmd = [sys.executable, "-m", "bench.bare", "--stats-out", str(stats_file)]
-    elif record is not None:
-        cmd = [sys.executable, "-m", "bench.dbload", "record", str(record), "--"]
-        cmd += ["crawl", "finews", "--stats-out", str(stats_file)]
     else:
-        cmd = [sys.executable, "-m", "newscrawl", "crawl", "finews", "--stats-out", str(stats_file)]
+        start = [sys.executable, "-m", "newscrawl"] if record is None else record_command(record)
+        cmd = [*start, "crawl", "finews", "--stats-out", str(stats_file)]
     cmd += ["-a", f"start_url={START_URL}"]
     merged: dict[str, Any] = {**COMMON_SETTINGS, **settings}
     if kind in (NO_STORE, DB_LOAD):

@@ -139,6 +139,12 @@ def replay(
     }
 
 
+def record_command(log: Path) -> list[str]:
+    """The start of a ``newscrawl`` command line that records to ``log`` (the
+    newscrawl arguments follow)."""
+    return [sys.executable, "-m", "bench.dbload", "record", str(log), "--"]
+
+
 def replay_command(log: Path, uri: str, database: str, scale: float) -> list[str]:
     """The command line of a replay of ``log`` into ``database`` (see ``_replay``)."""
     return [sys.executable, "-m", "bench.dbload", "replay", str(log), uri, database, str(scale)]
